@@ -1,0 +1,55 @@
+//! Building the book in-process.
+//!
+//! `mdbook-driver` is the library inside the `mdbook` command: loading `book/book.toml`,
+//! running the preprocessors (`{{#include}}` is one) and rendering HTML with search. Using
+//! it here means a learner needs nothing but cargo to read the course.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mdbook_driver::MDBook;
+
+use crate::workspace_root;
+
+/// The book's source folder in this repository (`book/`).
+pub fn default_source() -> PathBuf {
+    workspace_root().join("book")
+}
+
+/// Where the launcher writes the built book: under cargo's `target/`, so a `git status`
+/// stays clean and `cargo clean` removes it.
+pub fn default_output() -> PathBuf {
+    workspace_root().join("target").join("course-book")
+}
+
+/// What a build produced.
+#[derive(Debug)]
+pub struct Built {
+    /// The folder of HTML to serve (it holds `index.html`).
+    pub html_dir: PathBuf,
+    /// How long the build took, reported to the learner.
+    pub elapsed: Duration,
+}
+
+/// Builds the book at `source` (a folder with `book.toml`) into `output`.
+pub fn build(source: &Path, output: &Path) -> anyhow::Result<Built> {
+    let started = Instant::now();
+    let mut book = MDBook::load(source)
+        .with_context(|| format!("loading the book at {}", source.display()))?;
+    // An absolute build-dir overrides book.toml's, which points inside the source tree for
+    // the benefit of a stock `mdbook serve book`.
+    book.config.build.build_dir = output.to_path_buf();
+    book.build()
+        .with_context(|| format!("building the book into {}", output.display()))?;
+    let html_dir = book.build_dir_for("html");
+    anyhow::ensure!(
+        html_dir.join("index.html").is_file(),
+        "the book was built but {} has no index.html",
+        html_dir.display()
+    );
+    Ok(Built {
+        html_dir,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,32 @@
+//! The labs the launcher mounts: the one place to add a lab to the course.
+//!
+//! Each lab is its own crate with a function returning its `axum::Router` (the lab
+//! contract in the README). Adding a lab to the course is one entry in [`all`]: the launcher
+//! then serves it under `/labs/<topic>/`, next to the book, and lists it on `/labs/`.
+
+use axum::Router;
+use kit::OriginAllowlist;
+
+/// One lab as the launcher sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Lab {
+    /// The path segment under `/labs/`, and the folder under `labs/`.
+    pub topic: &'static str,
+    /// A human title for the labs page.
+    pub title: &'static str,
+    /// The cargo package, for "run it alone": `cargo run -p <package>`.
+    pub package: &'static str,
+    /// The port the lab uses when it runs alone.
+    pub port: u16,
+    /// The book chapter that walks through it (a file of `book/src`, without `.md`).
+    pub chapter: &'static str,
+    /// One sentence on what the learner does there.
+    pub summary: &'static str,
+    /// Builds the lab's router; the allowlist already holds the course's origin.
+    pub router: fn(OriginAllowlist) -> Router,
+}
+
+/// Every lab of the course, in the order of the book.
+pub fn all() -> Vec<Lab> {
+    vec![]
+}

@@ -1,0 +1,71 @@
+//! `cargo run --release -p course`: build the book, serve it with every lab, print the URL.
+//!
+//! ```text
+//! cargo run --release -p course                 # http://127.0.0.1:3000
+//! cargo run --release -p course -- --port 8080  # another port
+//! cargo run --release -p course -- --no-build   # serve the last build as it is
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Build the WebSockets course book and serve it, with every lab live, on 127.0.0.1.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Port to listen on (always on 127.0.0.1: the course never leaves your machine).
+    #[arg(long, default_value_t = kit::ports::COURSE)]
+    port: u16,
+
+    /// Serve the last build instead of building the book first.
+    #[arg(long)]
+    no_build: bool,
+
+    /// The book's source folder (the one with book.toml).
+    #[arg(long, value_name = "DIR", default_value_os_t = course::book::default_source())]
+    book: PathBuf,
+
+    /// Where to write the built book.
+    #[arg(long, value_name = "DIR", default_value_os_t = course::book::default_output())]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    kit::init_tracing();
+
+    let html_dir = if args.no_build {
+        let html_dir = args.out.join("html");
+        anyhow::ensure!(
+            html_dir.join("index.html").is_file(),
+            "--no-build: there is no built book in {} yet; run once without --no-build",
+            html_dir.display()
+        );
+        html_dir
+    } else {
+        let (source, out) = (args.book.clone(), args.out.clone());
+        // mdbook-driver is synchronous: build off the async runtime's threads.
+        let built = tokio::task::spawn_blocking(move || course::book::build(&source, &out))
+            .await
+            .context("the book build panicked")??;
+        tracing::info!(elapsed_ms = built.elapsed.as_millis(), dir = %built.html_dir.display(), "book built");
+        built.html_dir
+    };
+
+    let labs = course::labs::all();
+    let listener = kit::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    let addr = listener.local_addr()?;
+    let app = course::site::app(&html_dir, addr.port(), &labs);
+
+    // The one line a learner needs: where to point the browser. Printed on stdout (not as a
+    // log line) so that scripts can read it.
+    println!(
+        "The course is ready: open http://{addr}/  (labs: http://{addr}/labs/, Ctrl-C to stop)"
+    );
+    kit::serve(listener, app, kit::shutdown_signal()).await?;
+    Ok(())
+}

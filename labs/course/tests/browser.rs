@@ -1,0 +1,88 @@
+//! The course in a real browser (headless Chromium): pages load, diagrams become SVG,
+//! search works, and nothing is fetched from outside the machine.
+
+mod common;
+
+use common::built_book;
+use kit::browser::Browser;
+use kit::testing::TestServer;
+
+/// A chapter's mermaid diagrams are rendered to SVG by the committed script, and every
+/// resource the page loaded came from the course's own origin.
+#[tokio::test]
+async fn diagrams_render_offline() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let labs = course::labs::all();
+    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
+        .await
+        .unwrap();
+
+    browser
+        .goto(&server.url("/what-is-websocket.html"))
+        .await
+        .unwrap();
+    browser.wait_for("pre.mermaid svg").await.unwrap();
+    browser
+        .wait_until(
+            "every diagram of the chapter is an SVG",
+            "const d = document.querySelectorAll('pre.mermaid'); \
+             return d.length >= 3 && [...d].every(e => e.querySelector('svg'));",
+        )
+        .await
+        .unwrap();
+
+    let foreign = browser
+        .eval(
+            "return performance.getEntriesByType('resource') \
+               .map(e => e.name).filter(n => !n.startsWith(location.origin));",
+        )
+        .await
+        .unwrap();
+    assert_eq!(foreign, serde_json::json!([]), "resources from elsewhere");
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// The search box finds the handshake chapter.
+#[tokio::test]
+async fn search_finds_handshake() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let labs = course::labs::all();
+    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
+        .await
+        .unwrap();
+
+    // As a reader does: open the search bar with its button, type the word.
+    browser.goto(&server.url("/index.html")).await.unwrap();
+    browser
+        .wait_for("#mdbook-search-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let bar = browser.wait_for("#mdbook-searchbar").await.unwrap();
+    bar.send_keys("handshake").await.unwrap();
+    browser
+        .wait_for("#mdbook-searchresults li a")
+        .await
+        .unwrap();
+    let hits = browser
+        .eval(
+            "return [...document.querySelectorAll('#mdbook-searchresults li a')] \
+               .map(a => a.getAttribute('href'));",
+        )
+        .await
+        .unwrap();
+    let hits: Vec<String> = serde_json::from_value(hits).unwrap();
+    assert!(
+        hits.iter().any(|h| h.starts_with("connection-flow.html")),
+        "search results for handshake: {hits:?}"
+    );
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}

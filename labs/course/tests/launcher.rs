@@ -1,0 +1,186 @@
+//! The launcher serves the book, the labs page and the labs, and its command line behaves.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::built_book;
+use kit::testing::{TestServer, within};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Serves the built book with every registered lab, as `cargo run -p course` does.
+async fn site() -> TestServer {
+    let labs = course::labs::all();
+    TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
+        .await
+        .expect("the site starts")
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    within(url, client.get(url).send()).await.unwrap().unwrap()
+}
+
+/// The index, a chapter, the search index and the diagram script are served from the book.
+#[tokio::test]
+async fn serves_the_book() {
+    let server = site().await;
+    let index = get(&server.url("/")).await;
+    assert_eq!(index.status(), 200);
+    assert!(
+        index
+            .text()
+            .await
+            .unwrap()
+            .contains("WebSockets, by running them")
+    );
+
+    let chapter = get(&server.url("/what-is-websocket.html")).await;
+    assert_eq!(chapter.status(), 200);
+    let body = chapter.text().await.unwrap();
+    assert!(
+        body.contains("language-mermaid"),
+        "the chapter's diagrams are in the page"
+    );
+    assert!(body.contains("theme/mermaid-init.js"));
+
+    for asset in ["/theme/mermaid.min.js", "/searchindex.js"] {
+        let response = get(&server.url(asset)).await;
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+    server.stop().await.unwrap();
+}
+
+/// An unknown path gets mdBook's 404 page with the 404 status, not a 200.
+#[tokio::test]
+async fn unknown_page_is_a_404() {
+    let server = site().await;
+    let missing = get(&server.url("/no-such-chapter.html")).await;
+    assert_eq!(missing.status(), 404);
+    server.stop().await.unwrap();
+}
+
+/// `/labs/` lists every registered lab with the command that runs it alone, and each lab
+/// answers under `/labs/<topic>/`.
+#[tokio::test]
+async fn serves_the_labs_page_and_the_labs() {
+    let server = site().await;
+    let redirect = get(&server.url("/labs")).await;
+    assert!(redirect.status().is_redirection());
+    assert_eq!(redirect.headers()["location"], "/labs/");
+
+    let page = get(&server.url("/labs/")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<h1>Labs</h1>"));
+    for lab in course::labs::all() {
+        assert!(
+            page.contains(&format!("cargo run -p {}", lab.package)),
+            "{}",
+            lab.topic
+        );
+        let bare = get(&server.url(&format!("/labs/{}", lab.topic))).await;
+        assert!(bare.status().is_redirection(), "{}", lab.topic);
+        let home = get(&server.url(&format!("/labs/{}/", lab.topic))).await;
+        assert_eq!(home.status(), 200, "{}", lab.topic);
+    }
+    server.stop().await.unwrap();
+}
+
+/// The labs page escapes what it prints, and says so when no lab is mounted.
+#[test]
+fn labs_page_rendering() {
+    let empty = course::site::render_labs_page(&[]);
+    assert!(empty.contains("No lab is mounted yet"));
+    let lab = course::labs::Lab {
+        topic: "demo",
+        title: "Demo <lab>",
+        package: "lab-demo",
+        port: 3999,
+        chapter: "connection-flow",
+        summary: "Shows & tells.",
+        router: |_| axum::Router::new(),
+    };
+    let page = course::site::render_labs_page(&[lab]);
+    assert!(page.contains("Demo &lt;lab&gt;"));
+    assert!(page.contains("Shows &amp; tells."));
+    assert!(page.contains("cargo run -p lab-demo"));
+    assert!(page.contains("http://127.0.0.1:3999/"));
+    assert!(!page.contains("No lab is mounted yet"));
+}
+
+/// `course --help` documents the flags the book mentions.
+#[test]
+fn help_lists_the_flags() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_course"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in ["--port", "--no-build", "--book", "--out"] {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+    }
+}
+
+/// The real binary: builds the book, prints the URL on stdout, serves it, and exits
+/// cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_builds_serves_and_stops_on_sigterm() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_course"))
+        .args(["--port", "0", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within("the launcher prints its URL", lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a line on stdout");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+
+    let index = get(&url).await;
+    assert_eq!(index.status(), 200);
+    assert!(out.path().join("html/index.html").is_file());
+
+    let pid = child.id().expect("running") as i32;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = within("the launcher exits after SIGTERM", child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit}");
+}
+
+/// `--no-build` with nothing built yet is a clear error, not a server of empty pages.
+#[test]
+fn no_build_without_a_build_is_an_error() {
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_course"))
+        .args(["--no-build", "--port", "0", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("run once without --no-build"), "{stderr}");
+}
