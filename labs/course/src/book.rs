@@ -23,6 +23,12 @@ pub fn default_output() -> PathBuf {
     workspace_root().join("target").join("course-book")
 }
 
+/// Where the HTML of a book built into `output` is. mdBook writes straight into the build
+/// folder when the book has a single renderer, as ours does (HTML only).
+pub fn html_dir(output: &Path) -> PathBuf {
+    output.to_path_buf()
+}
+
 /// What a build produced.
 #[derive(Debug)]
 pub struct Built {
@@ -43,6 +49,7 @@ pub fn build(source: &Path, output: &Path) -> anyhow::Result<Built> {
     book.build()
         .with_context(|| format!("building the book into {}", output.display()))?;
     let html_dir = book.build_dir_for("html");
+    debug_assert_eq!(html_dir, self::html_dir(output));
     anyhow::ensure!(
         html_dir.join("index.html").is_file(),
         "the book was built but {} has no index.html",

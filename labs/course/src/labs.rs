@@ -28,5 +28,14 @@ pub struct Lab {
 
 /// Every lab of the course, in the order of the book.
 pub fn all() -> Vec<Lab> {
-    vec![]
+    vec![Lab {
+        topic: "handshake",
+        title: "The handshake and the frames: RFC 6455 from scratch",
+        package: "lab-handshake",
+        port: kit::ports::HANDSHAKE,
+        chapter: "connection-flow",
+        summary: "Send a message from your browser and see every byte the server saw: the \
+                  upgrade request, each frame's header bits, the masking key, the state machine.",
+        router: lab_handshake::router,
+    }]
 }

@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     kit::init_tracing();
 
     let html_dir = if args.no_build {
-        let html_dir = args.out.join("html");
+        let html_dir = course::book::html_dir(&args.out);
         anyhow::ensure!(
             html_dir.join("index.html").is_file(),
             "--no-build: there is no built book in {} yet; run once without --no-build",

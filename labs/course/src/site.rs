@@ -14,10 +14,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use kit::OriginAllowlist;
+use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
 use crate::labs::Lab;
@@ -34,14 +36,30 @@ pub fn app(html_dir: &Path, course_port: u16, labs: &[Lab]) -> Router {
         let allowlist = OriginAllowlist::for_lab(lab.port).allow_local_port(course_port);
         let base = format!("/labs/{}", lab.topic);
         // A lab's page opens its socket at the relative URL `ws`, so it must be served at a
-        // path ending in `/`: redirect the bare one.
+        // path ending in `/` (`/labs/handshake/` + `ws`). axum's `nest` serves the lab's `/`
+        // at the bare `/labs/handshake` instead, so we mount it by hand: strip the prefix,
+        // hand the request (upgrade included) to the lab, and redirect the bare path.
+        let prefix_len = base.len();
+        let lab_service = (lab.router)(allowlist).map_request(move |mut request: Request| {
+            let rest = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| &pq.as_str()[prefix_len..])
+                .to_owned();
+            // `rest` starts with '/' (the routes below guarantee it), so it is a valid URI.
+            if let Ok(uri) = rest.parse() {
+                *request.uri_mut() = uri;
+            }
+            request
+        });
         let slash = format!("{base}/");
         site = site
+            .route_service(&slash, lab_service.clone())
+            .route_service(&format!("{base}/{{*rest}}"), lab_service)
             .route(
                 &base,
                 get(move || async move { Redirect::permanent(&slash) }),
-            )
-            .nest(&base, (lab.router)(allowlist));
+            );
     }
 
     let not_found = NotFound(html_dir.join("404.html"));

@@ -86,3 +86,41 @@ async fn search_finds_handshake() {
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// The handshake lab works inside the course, on the book's origin (the axum mount): the
+/// page connects, echoes, and shows the server's view.
+#[tokio::test]
+async fn handshake_lab_works_inside_the_course() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let labs = course::labs::all();
+    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
+        .await
+        .unwrap();
+    browser.goto(&server.url("/labs/handshake/")).await.unwrap();
+    browser
+        .wait_until(
+            "the page is connected",
+            "return document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for("#send")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the echo and the server's annotated frames",
+            "return document.getElementById('browser-log').textContent.includes('received text: \"Hello\"') \
+                && document.getElementById('server-log').textContent.includes('Masking-key');",
+        )
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
