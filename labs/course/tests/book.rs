@@ -2,6 +2,9 @@
 //! real code, every command it shows names a real package, and it loads nothing from the
 //! network.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -136,12 +139,13 @@ fn workspace_packages() -> BTreeSet<String> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata is JSON");
     meta["packages"]
         .as_array()
-        .unwrap()
+        .expect("a package list")
         .iter()
-        .map(|p| p["name"].as_str().unwrap().to_string())
+        .map(|p| p["name"].as_str().expect("a package name").to_string())
         .collect()
 }
 

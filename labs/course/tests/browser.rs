@@ -1,6 +1,9 @@
 //! The course in a real browser (headless Chromium): pages load, diagrams become SVG,
 //! search works, and nothing is fetched from outside the machine.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::built_book;

@@ -1,5 +1,8 @@
 //! The launcher serves the book, the labs page and the labs, and its command line behaves.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::Stdio;
@@ -20,8 +23,11 @@ async fn get(url: &str) -> reqwest::Response {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
-    within(url, client.get(url).send()).await.unwrap().unwrap()
+        .expect("an HTTP client");
+    within(url, client.get(url).send())
+        .await
+        .expect("in time")
+        .expect("a response")
 }
 
 /// The index, a chapter, the search index and the diagram script are served from the book.

@@ -108,10 +108,10 @@ impl Lab {
         let events = self.inner.events.clone();
         Observer::new(conn, tag, move |event| {
             // Serialising costs time: skip it when no inspector is open.
-            if events.receiver_count() > 0 {
-                if let Ok(json) = serde_json::to_string(&event) {
-                    let _ = events.send(json.into());
-                }
+            if events.receiver_count() > 0
+                && let Ok(json) = serde_json::to_string(&event)
+            {
+                let _ = events.send(json.into());
             }
         })
     }
@@ -177,10 +177,12 @@ impl Lab {
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 // `recv` is cancel-safe, so it can race the feed.
-                incoming = connection.recv() => match incoming? {
-                    Message::Close(_) => return Ok(()),
-                    _ => {}
-                },
+                incoming = connection.recv() => {
+                    // The inspector only listens; what the page sends it is ignored.
+                    if let Message::Close(_) = incoming? {
+                        return Ok(());
+                    }
+                }
             }
         }
     }

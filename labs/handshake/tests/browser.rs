@@ -1,6 +1,9 @@
 //! The lab page in a real browser (headless Chromium): it connects, sends what the learner
 //! typed, and shows the server's view of every frame next to what the browser saw.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::RawServer;

@@ -1,6 +1,9 @@
 //! Conformance with raw bytes: every must-fail case of RFC 6455 gets the close code the RFC
 //! assigns (DESIGN.md's table), and the must-pass cases work.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Raw, RawServer, close_payload, masked};

@@ -2,6 +2,9 @@
 //! a close frame (a half-open connection) is noticed and freed. Simulated time, so the
 //! test takes milliseconds.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

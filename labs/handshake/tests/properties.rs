@@ -1,6 +1,9 @@
 //! Property tests: the codec against itself on arbitrary frames and arbitrary cuts of the
 //! byte stream, and the incremental UTF-8 validator against `std::str::from_utf8`.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 use bytes::BytesMut;
 use lab_handshake::codec::{FrameCodec, Limits, Role};
 use lab_handshake::frame::{Frame, OpCode};

@@ -1,5 +1,8 @@
 //! The Origin allowlist in front of a real WebSocket endpoint, driven by tokio-tungstenite.
 
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
 use axum::Router;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::routing::get;
@@ -15,10 +18,10 @@ fn echo_app(allowlist: OriginAllowlist) -> Router {
         get(|ws: WebSocketUpgrade| async move {
             ws.on_upgrade(|mut socket| async move {
                 while let Some(Ok(message)) = socket.recv().await {
-                    if let Message::Text(_) | Message::Binary(_) = message {
-                        if socket.send(message).await.is_err() {
-                            break;
-                        }
+                    if let Message::Text(_) | Message::Binary(_) = message
+                        && socket.send(message).await.is_err()
+                    {
+                        break;
                     }
                 }
             })

@@ -1,6 +1,6 @@
 //! Shared by the launcher's test files: the book, built once per test binary.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

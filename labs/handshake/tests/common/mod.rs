@@ -1,7 +1,7 @@
 //! Shared by the handshake lab's tests: the raw server on a free port, and a raw client
 //! that can send bytes no library would.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
