@@ -10,7 +10,7 @@ use serde::Serialize;
 pub struct MachineInfo {
     /// From `/proc/cpuinfo`'s `model name`.
     pub cpu_model: String,
-    /// Logical CPUs this process may use.
+    /// Logical CPUs this process may use (collected before the harness pins itself).
     pub cores: usize,
     /// `/proc/sys/kernel/osrelease`.
     pub kernel: String,

@@ -364,6 +364,9 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("note: raw TCP is not in the run, so there will be no ratios to it");
     }
 
+    // Described before pinning: once pinned, this process sees only its own core.
+    let machine = MachineInfo::collect();
+
     // Placement: the server on the first core, the client (this process) on the second.
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (server_core, client_core) = if !args.no_pin && cores.len() >= 2 {
@@ -418,7 +421,7 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
     let report = RunReport {
         started_at: iso8601(started_at),
         command,
-        machine: MachineInfo::collect(),
+        machine,
         config,
         placement,
         results,
