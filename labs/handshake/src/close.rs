@@ -28,6 +28,7 @@ pub struct CloseFrame {
 }
 
 impl CloseFrame {
+    // ANCHOR: close_parse
     /// Parses a close payload: empty (no code), or a valid code and a UTF-8 reason.
     pub fn parse(payload: &[u8]) -> Result<Option<Self>, ProtocolError> {
         match payload {
@@ -45,6 +46,7 @@ impl CloseFrame {
             }
         }
     }
+    // ANCHOR_END: close_parse
 
     /// The payload bytes: the code in network byte order, then the reason.
     pub fn to_payload(&self) -> Bytes {

@@ -227,6 +227,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
     // ANCHOR_END: recv
 
+    // ANCHOR: heartbeat
     /// Reads more bytes, running the heartbeat while the peer is silent.
     async fn fill_buffer(&mut self) -> Result<(), Error> {
         let read = match self.idle_after {
@@ -277,6 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Ok(())
     }
+    // ANCHOR_END: heartbeat
 
     // ANCHOR: on_frame
     /// Applies one frame: control frames are handled at once (even between fragments),
@@ -350,6 +352,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
     // ANCHOR_END: on_frame
 
+    // ANCHOR: append
     /// Adds a fragment to a message, validating text as it comes.
     fn append(partial: &mut Partial, payload: &[u8]) -> Result<(), ProtocolError> {
         if partial.opcode == OpCode::Text && partial.utf8.feed(payload).is_err() {
@@ -358,6 +361,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         partial.data.extend_from_slice(payload);
         Ok(())
     }
+    // ANCHOR_END: append
 
     /// Turns a finished message into a [`Message`].
     fn complete(&mut self, mut partial: Partial) -> Result<Message, ProtocolError> {
@@ -440,6 +444,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
     // ANCHOR_END: send
 
+    // ANCHOR: send_fragmented
     /// Sends one message cut into the given fragments (a learner's tool: browsers and
     /// most libraries send one frame per message).
     pub async fn send_fragmented(&mut self, text: bool, parts: &[&[u8]]) -> Result<(), Error> {
@@ -457,7 +462,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.lifecycle(id, Direction::Out, MessageStage::Transmitted, first, len);
         Ok(())
     }
+    // ANCHOR_END: send_fragmented
 
+    // ANCHOR: close
     /// Starts the closing handshake with `code` and `reason`. Keep calling [`Self::recv`]
     /// until it returns [`Message::Close`] with the peer's answer.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
@@ -472,7 +479,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.send_frame(Frame::new(OpCode::Close, close.to_payload()))
             .await
     }
+    // ANCHOR_END: close
 
+    // ANCHOR: send_frame
     /// Encodes one frame (masking it if we are a client), writes and flushes it.
     pub async fn send_frame(&mut self, frame: Frame) -> Result<(), Error> {
         if self.close_sent {
@@ -508,6 +517,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Ok(())
     }
+    // ANCHOR_END: send_frame
 
     // ANCHOR: flush_out
     /// Writes out everything queued in `write_buf`.

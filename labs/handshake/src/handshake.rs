@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// its only job is to be something a non-WebSocket server would never compute by accident.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+// ANCHOR: limits
 /// The largest request head we read: real upgrade requests are under 1 KiB; 8 KiB leaves
 /// room for cookies. Beyond it: 431.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -40,6 +41,7 @@ pub const MAX_HEADERS: usize = 32;
 /// How long a client has to send its whole request head. A "slowloris" client that sends
 /// one byte per second would otherwise hold a connection, and its memory, forever.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+// ANCHOR_END: limits
 
 // ANCHOR: accept_key
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
@@ -118,6 +120,7 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    // ANCHOR: status
     /// The HTTP status the server answers with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -140,6 +143,7 @@ impl HandshakeError {
             _ => vec![],
         }
     }
+    // ANCHOR_END: status
 
     /// The whole HTTP response, as the raw server writes it.
     pub fn response_text(&self) -> String {

@@ -159,6 +159,7 @@ impl Lab {
     }
     // ANCHOR_END: echo
 
+    // ANCHOR: inspector
     /// The inspector service: forwards every event of the echo connections as a JSON text
     /// message, and says how many it missed if it falls behind.
     async fn inspector<S: AsyncRead + AsyncWrite + Unpin>(
@@ -186,6 +187,7 @@ impl Lab {
             }
         }
     }
+    // ANCHOR_END: inspector
 
     /// Sends a handshake event for a connection (the raw request and response).
     pub fn report_handshake(observer: &Observer, request: &str, response: &str) {

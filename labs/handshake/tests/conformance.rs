@@ -171,6 +171,7 @@ async fn valid_close_codes_are_echoed() {
     assert_eq!(code_for(&masked(0x88, b"")).await, None);
 }
 
+// ANCHOR: ping_inside_fragmented
 /// A ping between the fragments of a message is answered at once, and the message is
 /// still reassembled.
 #[tokio::test]
@@ -191,6 +192,7 @@ async fn ping_inside_a_fragmented_message() {
         "then the echo"
     );
 }
+// ANCHOR_END: ping_inside_fragmented
 
 /// An unsolicited pong is ignored: no answer, and the connection goes on.
 #[tokio::test]

@@ -49,6 +49,7 @@ async fn answered_heartbeat_keeps_the_connection() {
     assert_eq!(raw.frame().await, Some((0x81, b"still here".to_vec())));
 }
 
+// ANCHOR: state_machine_events
 /// The connection's state machine, observed: Connected → Active → Idle → Active → Closing
 /// → Disconnected.
 #[tokio::test(start_paused = true)]
@@ -102,3 +103,4 @@ async fn state_machine_events() {
         ]
     );
 }
+// ANCHOR_END: state_machine_events
