@@ -286,7 +286,7 @@ fn preset_config(preset: Preset) -> RunConfig {
                     connections: 16,
                 },
             ],
-            warmup: Duration::from_secs(1),
+            warmup: Duration::from_millis(500),
             duration: Duration::from_secs(2),
             repetitions: 5,
             setup_count: Some(1000),
