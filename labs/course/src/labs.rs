@@ -28,14 +28,27 @@ pub struct Lab {
 
 /// Every lab of the course, in the order of the book.
 pub fn all() -> Vec<Lab> {
-    vec![Lab {
-        topic: "handshake",
-        title: "The handshake and the frames: RFC 6455 from scratch",
-        package: "lab-handshake",
-        port: kit::ports::HANDSHAKE,
-        chapter: "connection-flow",
-        summary: "Send a message from your browser and see every byte the server saw: the \
+    vec![
+        Lab {
+            topic: "handshake",
+            title: "The handshake and the frames: RFC 6455 from scratch",
+            package: "lab-handshake",
+            port: kit::ports::HANDSHAKE,
+            chapter: "connection-flow",
+            summary: "Send a message from your browser and see every byte the server saw: the \
                   upgrade request, each frame's header bits, the masking key, the state machine.",
-        router: lab_handshake::router,
-    }]
+            router: lab_handshake::router,
+        },
+        Lab {
+            topic: "gateway",
+            title: "The gateway: NestJS ideas in Rust",
+            package: "lab-gateway",
+            port: kit::ports::GATEWAY,
+            chapter: "gateway",
+            summary: "Compose any envelope and send it: see the ack with your request's id, the \
+                  exception that names what was wrong, guards refusing, and events the \
+                  server pushes.",
+            router: lab_gateway::router,
+        },
+    ]
 }

@@ -8,6 +8,8 @@
 //! - [`init_tracing`]: logs through `tracing`, filtered by `RUST_LOG`.
 //! - [`origin`]: the Origin allowlist that stops cross-site WebSocket hijacking with a 403
 //!   before the upgrade.
+//! - [`close`]: close codes, and the close frame tungstenite leaves to us after a protocol
+//!   error.
 //! - [`page`]: serve a lab's embedded HTML page (no build step, no CDN).
 //! - [`testing`]: spawn a router on `127.0.0.1:0` and connect real clients with timeouts.
 //! - `browser` (feature `browser`): a headless Chromium for the labs' page tests.
@@ -16,6 +18,7 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod close;
 pub mod origin;
 pub mod page;
 pub mod serve;

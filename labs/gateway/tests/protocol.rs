@@ -1,0 +1,105 @@
+//! Protocol violations sent as raw bytes get the close code RFC 6455 assigns (1002, 1007,
+//! 1009), sent in a close frame before the server drops the connection: never a bare TCP
+//! drop. Other clients keep working meanwhile.
+
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Json, Raw, masked, push_len, start, start_with};
+use serde_json::json;
+
+/// Sends `bytes` after the handshake and returns the code of the server's close frame.
+async fn close_code_after(server: &kit::testing::TestServer, bytes: &[u8]) -> u16 {
+    let mut raw = Raw::connect(server.addr).await;
+    let (_, welcome) = raw.frame().await.unwrap();
+    assert!(String::from_utf8_lossy(&welcome).contains("welcome"));
+    raw.send(bytes).await;
+    raw.close_code().await
+}
+
+/// Each framing violation closes with 1002.
+#[tokio::test]
+async fn framing_violations_close_with_1002() {
+    let server = start().await;
+    let unmasked = {
+        let mut frame = vec![0x81];
+        push_len(&mut frame, 0, 2);
+        frame.extend_from_slice(b"{}");
+        frame
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unmasked client frame", unmasked),
+        ("reserved bit RSV1 set", masked(0x81 | 0x40, b"{}")),
+        ("reserved opcode 0x3", masked(0x83, b"x")),
+        ("control frame over 125 bytes", masked(0x89, &[0u8; 126])),
+        ("fragmented control frame", masked(0x09, b"ping")),
+        ("continuation with nothing to continue", masked(0x80, b"x")),
+        ("1-byte close payload", masked(0x88, &[0x03])),
+    ];
+    for (what, bytes) in cases {
+        assert_eq!(close_code_after(&server, &bytes).await, 1002, "{what}");
+    }
+}
+
+/// A text message that is not UTF-8 closes with 1007.
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007() {
+    let server = start().await;
+    assert_eq!(
+        close_code_after(&server, &masked(0x81, &[0x7b, 0xff, 0xfe, 0x7d])).await,
+        1007
+    );
+}
+
+/// A frame header claiming more than the limit closes with 1009 at once: the server does
+/// not wait for (or allocate) the claimed megabytes, which are never sent.
+#[tokio::test]
+async fn oversized_message_closes_with_1009_without_reading_it() {
+    let server = start_with(|config| config.max_message_bytes = 1024).await;
+    let mut header = vec![0x81];
+    push_len(&mut header, 0x80, 1 << 30);
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    assert_eq!(close_code_after(&server, &header).await, 1009);
+
+    // A message just over the limit, sent whole, also gets 1009; one at the limit passes.
+    let mut raw = Raw::connect(server.addr).await;
+    raw.frame().await.unwrap();
+    let text = format!(
+        r#"{{"event":"echo","data":{{"text":"{}"}},"id":1}}"#,
+        "a".repeat(200)
+    );
+    raw.send(&masked(0x81, text.as_bytes())).await;
+    let (_, ack) = raw.frame().await.unwrap();
+    assert!(String::from_utf8_lossy(&ack).contains(r#""event":"ack""#));
+    raw.send(&masked(0x81, &vec![b' '; 1025])).await;
+    assert_eq!(raw.close_code().await, 1009);
+}
+
+/// A violation on one connection does not disturb another.
+#[tokio::test]
+async fn other_clients_keep_working() {
+    let server = start().await;
+    let (mut bystander, _) = Json::welcomed(&server, "").await;
+    assert_eq!(
+        close_code_after(&server, &masked(0x81 | 0x20, b"{}")).await,
+        1002
+    );
+    let reply = bystander
+        .request(1, "echo", json!({ "text": "still here" }))
+        .await;
+    assert_eq!(reply["event"], "ack");
+}
+
+/// A client that says nothing, not even a pong, is closed with 1001 after the idle
+/// timeout (the raw client never answers the server's pings).
+#[tokio::test]
+async fn silent_client_is_closed_after_the_idle_timeout() {
+    let server = start_with(|config| {
+        config.idle_timeout = Some(std::time::Duration::from_millis(200));
+    })
+    .await;
+    let mut raw = Raw::connect(server.addr).await;
+    assert_eq!(raw.close_code().await, 1001);
+}
