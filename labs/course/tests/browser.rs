@@ -127,3 +127,38 @@ async fn handshake_lab_works_inside_the_course() {
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// Every lab widget embedded in a chapter (`<iframe class="lab-widget">`) loads its lab and
+/// connects, from the book's own page.
+#[tokio::test]
+async fn chapter_widgets_connect() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let labs = course::labs::all();
+    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for lab in &labs {
+        let chapter = server.url(&format!("/{}.html", lab.chapter));
+        browser.goto(&chapter).await.unwrap();
+        let css = format!("iframe.lab-widget[src$='labs/{}/']", lab.topic);
+        let Ok(frame) = browser.client.find(fantoccini::Locator::Css(&css)).await else {
+            continue;
+        };
+        frame.enter_frame().await.unwrap();
+        browser
+            .wait_until(
+                &format!("the {} widget connects inside {chapter}", lab.topic),
+                "const s = document.getElementById('state'); return !!s && s.textContent === 'OPEN';",
+            )
+            .await
+            .unwrap();
+        browser.client.enter_parent_frame().await.unwrap();
+        checked += 1;
+    }
+    assert!(checked >= 1, "no chapter embeds a lab widget");
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}

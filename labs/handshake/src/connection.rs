@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::close::CloseFrame;
 use crate::codec::{FrameCodec, Limits, Role};
@@ -21,6 +22,9 @@ use crate::events::{ConnectionState, Direction, Event, MessageStage, Observer};
 use crate::frame::{Frame, OpCode};
 use crate::inspect::annotate;
 use crate::utf8::Utf8Validator;
+
+/// How long a client waits for the server to close TCP after the closing handshake.
+const CLIENT_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// A message, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,8 +98,10 @@ pub struct Connection<S> {
     close_sent: bool,
     /// Whether the peer has sent its close frame.
     close_received: bool,
-    /// Whether a heartbeat ping is waiting for an answer.
-    awaiting_pong: bool,
+    /// When we last received anything: the idle interval counts from here.
+    last_heard: Instant,
+    /// When our heartbeat ping went out, if it is still unanswered.
+    ping_sent_at: Option<Instant>,
     /// Counters for message ids, per direction.
     sent_messages: u64,
     received_messages: u64,
@@ -123,7 +129,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             partial: None,
             close_sent: false,
             close_received: false,
-            awaiting_pong: false,
+            last_heard: Instant::now(),
+            ping_sent_at: None,
             sent_messages: 0,
             received_messages: 0,
             observer,
@@ -229,18 +236,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     // ANCHOR: heartbeat
     /// Reads more bytes, running the heartbeat while the peer is silent.
+    ///
+    /// The deadlines count from the last byte received (and from our ping), not from this
+    /// call: `recv` may be called, cancelled and called again many times (the inspector
+    /// does it for every event it forwards) without resetting the heartbeat.
     async fn fill_buffer(&mut self) -> Result<(), Error> {
         let read = match self.idle_after {
             None => self.io.read_buf(&mut self.read_buf).await?,
             Some(idle) => {
-                match tokio::time::timeout(idle, self.io.read_buf(&mut self.read_buf)).await {
+                let deadline = match self.ping_sent_at {
+                    Some(sent) => sent + idle,
+                    None => self.last_heard + idle,
+                };
+                match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.read_buf)).await
+                {
                     Ok(read) => read?,
-                    Err(_elapsed) if !self.awaiting_pong && !self.close_sent => {
+                    Err(_elapsed) if self.ping_sent_at.is_none() && !self.close_sent => {
                         self.set_state(
                             ConnectionState::Idle,
                             "nothing received for the idle interval",
                         );
-                        self.awaiting_pong = true;
+                        self.ping_sent_at = Some(Instant::now());
                         self.send_frame(Frame::new(OpCode::Ping, Bytes::from_static(b"heartbeat")))
                             .await?;
                         return Ok(());
@@ -269,7 +285,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             });
             return Err(Error::Dropped);
         }
-        self.awaiting_pong = false;
+        // Any byte from the peer proves it is there.
+        self.last_heard = Instant::now();
+        self.ping_sent_at = None;
         if matches!(
             self.state,
             ConnectionState::Connected | ConnectionState::Idle
@@ -373,8 +391,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 .map_err(|()| ProtocolError::InvalidUtf8)?;
             // Validated fragment by fragment above; this cannot fail, but we do not
             // `unwrap` on the network's data.
-            let text =
-                String::from_utf8(partial.data.to_vec()).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let text = String::from_utf8(Vec::from(partial.data))
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
             Message::Text(text)
         } else {
             Message::Binary(partial.data.freeze())
@@ -416,7 +434,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     // ANCHOR_END: fail
 
     /// Both close frames are exchanged (or the connection failed): shut the socket.
+    ///
+    /// "The underlying TCP connection, in most normal cases, SHOULD be closed first by the
+    /// server" (7.1.1), so that the server, not the client, carries the TIME_WAIT state. A
+    /// client gives the server a moment to do so before closing itself.
     async fn finish_close(&mut self) {
+        if self.codec.role == Role::Client {
+            let mut rest = [0u8; 256];
+            let _ = tokio::time::timeout(CLIENT_CLOSE_WAIT, async {
+                while let Ok(n) = self.io.read(&mut rest).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         let _ = self.io.shutdown().await;
         self.set_state(ConnectionState::Disconnected, "closing handshake complete");
     }
@@ -453,6 +486,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.sent_messages += 1;
         let id = self.sent_messages;
         self.lifecycle(id, Direction::Out, MessageStage::Created, first, len);
+        // Cut into `parts.len()` frames: Framed, then each frame goes out.
+        self.lifecycle(id, Direction::Out, MessageStage::Framed, first, len);
         for (i, part) in parts.iter().enumerate() {
             let opcode = if i == 0 { first } else { OpCode::Continuation };
             let fin = i + 1 == parts.len();
@@ -467,6 +502,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     // ANCHOR: close
     /// Starts the closing handshake with `code` and `reason`. Keep calling [`Self::recv`]
     /// until it returns [`Message::Close`] with the peer's answer.
+    ///
+    /// The code is sent as given, even one that may not appear on the wire (1005, 1006...):
+    /// this is a lab, and `ws-inspect close:1005` is how a learner sees a server refuse it
+    /// with 1002. A library for production would check it with
+    /// [`is_valid_close_code`](crate::close::is_valid_close_code) first.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
         if self.close_sent {
             return Err(Error::Closed);
@@ -492,18 +532,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         let frame = self.codec.encode(frame, &mut self.write_buf);
         let data = !frame.header.opcode.is_control();
-        if data && frame.header.fin {
-            // The message's last frame is encoded (and masked, for a client): Framed.
-            let opcode = if frame.header.opcode == OpCode::Continuation {
-                OpCode::Binary
-            } else {
-                frame.header.opcode
-            };
+        // A single-frame message is Framed here; `send_fragmented` reports its own.
+        if data && frame.header.fin && frame.header.opcode != OpCode::Continuation {
+            // Its frame is encoded (and masked, for a client): Framed.
             self.lifecycle(
                 self.sent_messages,
                 Direction::Out,
                 MessageStage::Framed,
-                opcode,
+                frame.header.opcode,
                 frame.payload.len(),
             );
         }

@@ -89,13 +89,13 @@ impl ProtocolError {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The peer broke the protocol; we sent (or tried to send) a close frame with its code.
-    #[error("protocol violation: {0}")]
+    #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// The opening handshake failed.
-    #[error("handshake failed: {0}")]
+    #[error(transparent)]
     Handshake(#[from] HandshakeError),
     /// The TCP connection failed.
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The peer closed TCP without a close handshake (close code 1006, never sent).
     #[error("connection dropped without a close frame (1006)")]

@@ -22,8 +22,9 @@ pub enum ConnectionState {
     Connected,
     /// Frames are flowing.
     Active,
-    /// Nothing has arrived for the idle interval; a ping asks whether the peer is still
-    /// there. Any frame from the peer makes the connection Active again.
+    /// Nothing has arrived for the idle interval (since the handshake, or since the last
+    /// frame); a ping asks whether the peer is still there. Any byte from the peer makes the
+    /// connection Active again.
     Idle,
     /// A close frame was sent or received; waiting for the other side's.
     Closing,
@@ -91,7 +92,8 @@ pub enum Event {
         stage: MessageStage,
         /// "Text" or "Binary".
         format: &'static str,
-        /// Its size in bytes.
+        /// Its size in bytes as known at this stage: the whole message, except at Received,
+        /// where only its first frame has arrived.
         len: usize,
     },
     /// The connection failed; `close_code` is what we sent, if anything.

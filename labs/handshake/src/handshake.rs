@@ -100,9 +100,15 @@ pub enum HandshakeError {
     /// Nothing at this path (404).
     #[error("no such page: {0}")]
     NotFound(String),
-    /// Client side: the server did not answer 101.
-    #[error("server answered {0} instead of 101 Switching Protocols")]
-    UnexpectedStatus(u16),
+    /// Client side: the server did not answer 101. `response` is what it said instead
+    /// (head and, when it arrived with it, the body), which usually says why.
+    #[error("server answered {status} instead of 101 Switching Protocols:\n{response}")]
+    UnexpectedStatus {
+        /// The status code.
+        status: u16,
+        /// The response as text.
+        response: String,
+    },
     /// Client side: a header the 101 response must carry is missing or wrong.
     #[error("101 response without a valid {0} header")]
     BadResponse(&'static str),
@@ -138,6 +144,8 @@ impl HandshakeError {
     pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
         match self {
             Self::MethodNotAllowed(_) => vec![("Allow", "GET")],
+            // RFC 9110: a 426 names the protocol to upgrade to, and `Upgrade` must be listed
+            // in `Connection` (the raw server adds `close` to it).
             Self::NotAnUpgrade => vec![("Upgrade", "websocket"), ("Connection", "Upgrade")],
             Self::UnsupportedVersion(_) => vec![("Sec-WebSocket-Version", "13")],
             _ => vec![],
@@ -150,14 +158,21 @@ impl HandshakeError {
         let status = self.status();
         let body = format!("{self}\n");
         let mut text = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
             status.as_u16(),
             status.canonical_reason().unwrap_or(""),
             body.len()
         );
+        // The raw server closes after a refusal, and says so in the one Connection header.
+        let mut connection = "close".to_owned();
         for (name, value) in self.headers() {
-            text.push_str(&format!("{name}: {value}\r\n"));
+            if name.eq_ignore_ascii_case("connection") {
+                connection = format!("{value}, close");
+            } else {
+                text.push_str(&format!("{name}: {value}\r\n"));
+            }
         }
+        text.push_str(&format!("Connection: {connection}\r\n"));
         text.push_str("\r\n");
         text.push_str(&body);
         text
@@ -301,7 +316,10 @@ pub fn validate_response(buf: &[u8], key: &str) -> Result<Option<usize>, Handsha
     };
     let code = parsed.code.unwrap_or(0);
     if code != 101 {
-        return Err(HandshakeError::UnexpectedStatus(code));
+        return Err(HandshakeError::UnexpectedStatus {
+            status: code,
+            response: String::from_utf8_lossy(buf).trim_end().to_owned(),
+        });
     }
     let get = |name: &str| {
         parsed

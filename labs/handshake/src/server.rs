@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use axum::http::Method;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -67,7 +68,13 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
     };
     let path = request.uri().path().to_owned();
     let service = match (path.as_str(), Service::at(&path)) {
-        ("/", _) | ("/index.html", _) => return serve_page(&mut stream).await,
+        ("/", _) | ("/index.html", _) if request.method() == Method::GET => {
+            return serve_page(&mut stream).await;
+        }
+        ("/", _) | ("/index.html", _) => {
+            let method = request.method().to_string();
+            return refuse(&mut stream, HandshakeError::MethodNotAllowed(method)).await;
+        }
         (_, Some(service)) => service,
         _ => return refuse(&mut stream, HandshakeError::NotFound(path)).await,
     };
@@ -75,10 +82,6 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
         Ok(accept) => accept,
         Err(err) => return refuse(&mut stream, err).await,
     };
-    let response = handshake::response_101(&accept);
-    if stream.write_all(response.as_bytes()).await.is_err() {
-        return Ok(());
-    }
     let observer = match service {
         Service::Echo => lab.observer(tag_from_query(request.uri().query())),
         // The inspector's own frames are not inspected: they would feed themselves.
@@ -89,7 +92,11 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
         to: ConnectionState::Handshaking,
         why: "TCP connection accepted, upgrade request received".into(),
     });
+    let response = handshake::response_101(&accept);
     Lab::report_handshake(&observer, &raw_request, &response);
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return Ok(());
+    }
     // Bytes after the head (a first frame sent eagerly) stay in `buf` for the connection.
     let connection = Connection::new(stream, Role::Server, lab.config().settings, buf, observer);
     lab.run(service, connection).await;

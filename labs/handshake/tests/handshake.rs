@@ -167,6 +167,17 @@ async fn wrong_requests_get_their_status() {
             "{what}: the body should say {says:?}: {response}"
         );
     }
+    // A refusal carries exactly one Connection header; a 426 lists Upgrade in it.
+    let response = http_exchange(
+        server.addr,
+        request("GET", &[HOST, CONNECTION, &key, VERSION]).as_bytes(),
+    )
+    .await;
+    let connection: Vec<&str> = response
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    assert_eq!(connection, ["Connection: Upgrade, close"], "{response}");
     // Version 8 is told which version to use.
     let response = http_exchange(
         server.addr,
@@ -257,7 +268,7 @@ async fn slowloris_is_cut_off() {
     assert_eq!(status(&response), 408, "{response}");
 }
 
-/// The page is served at /, and other paths are 404.
+/// The page is served to GET at /; other methods get 405, other paths 404.
 #[tokio::test]
 async fn page_and_404() {
     let server = RawServer::start().await;
@@ -266,4 +277,43 @@ async fn page_and_404() {
     assert!(page.contains("Handshake lab"));
     let missing = http_exchange(server.addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(status(&missing), 404);
+    let post = http_exchange(
+        server.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(&post), 405, "{post}");
+}
+
+/// Our client, refused, reports what the server said (status and reason), once.
+#[tokio::test]
+async fn client_shows_why_it_was_refused() {
+    use lab_handshake::client::connect;
+    use lab_handshake::events::Observer;
+    let server = RawServer::start().await;
+    let result = within(
+        "connect",
+        connect(
+            &server.ws_url(),
+            Some("http://evil.example"),
+            Default::default(),
+            Observer::none(),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = result
+        .map(|_| ())
+        .expect_err("a foreign origin is refused")
+        .to_string();
+    assert!(message.contains("403"), "{message}");
+    assert!(
+        message.contains("hijacking"),
+        "the server's reason is shown: {message}"
+    );
+    assert_eq!(
+        message.matches("instead of 101").count(),
+        1,
+        "said once: {message}"
+    );
 }

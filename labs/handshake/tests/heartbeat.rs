@@ -104,3 +104,43 @@ async fn state_machine_events() {
     );
 }
 // ANCHOR_END: state_machine_events
+
+/// The idle interval counts from the last byte received, not from the last call to `recv`:
+/// a loop that cancels and restarts `recv` every second (as the inspector does when it
+/// forwards events) still sends its heartbeat after the idle interval.
+#[tokio::test(start_paused = true)]
+async fn restarted_recv_does_not_reset_the_heartbeat() {
+    use tokio::io::AsyncReadExt;
+    let (server_io, mut peer) = tokio::io::duplex(4096);
+    let settings = Settings {
+        idle_after: Some(Duration::from_secs(5)),
+        ..Settings::default()
+    };
+    let mut conn = Connection::new(
+        server_io,
+        Role::Server,
+        settings,
+        Default::default(),
+        Observer::none(),
+    );
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = conn.recv() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {} // cancel and restart
+            }
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let mut frame = [0u8; 2];
+    kit::testing::within("the heartbeat ping", peer.read_exact(&mut frame))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame[0], 0x89, "a ping");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(6),
+        "pinged after {waited:?}"
+    );
+}

@@ -3,6 +3,10 @@
 //! Each lab has one HTML file with its script inline, compiled into the binary with
 //! `include_str!`: nothing to build, nothing fetched from a CDN, so the page works offline
 //! and `cargo run` is all a learner needs.
+//!
+//! One convention every lab page follows, so the course's browser tests can check any
+//! embedded widget the same way: an element with `id="state"` shows the page's WebSocket
+//! `readyState` by name (`CONNECTING`, `OPEN`, `CLOSING`, `CLOSED`).
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
