@@ -6,14 +6,15 @@
 
 mod common;
 
-use common::{Raw, RawServer, close_payload, masked};
+use common::RawServer;
+use kit::testing::raw::{RawClient, close_payload, masked, upgrade_request};
 
 /// Sends `bytes` on a fresh connection and returns the server's close code.
 async fn code_for(bytes: &[u8]) -> Option<u16> {
     let server = RawServer::start().await;
-    let mut raw = Raw::connect(server.addr).await;
-    raw.send(bytes).await;
-    raw.close_code().await
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+    raw.send(bytes).await.unwrap();
+    raw.close_code().await.unwrap()
 }
 
 /// An unmasked client frame: 1002.
@@ -147,10 +148,10 @@ async fn fragmented_message_over_the_limit() {
         config.settings.limits.max_message = 1000;
     })
     .await;
-    let mut raw = Raw::connect(server.addr).await;
-    raw.send(&masked(0x02, &[0; 600])).await;
-    raw.send(&masked(0x00, &[0; 600])).await;
-    assert_eq!(raw.close_code().await, Some(1009));
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+    raw.send(&masked(0x02, &[0; 600])).await.unwrap();
+    raw.send(&masked(0x00, &[0; 600])).await.unwrap();
+    assert_eq!(raw.close_code().await.unwrap(), Some(1009));
 }
 
 /// Every valid close code is echoed back in the server's close frame.
@@ -177,17 +178,17 @@ async fn valid_close_codes_are_echoed() {
 #[tokio::test]
 async fn ping_inside_a_fragmented_message() {
     let server = RawServer::start().await;
-    let mut raw = Raw::connect(server.addr).await;
-    raw.send(&masked(0x01, b"Hel")).await;
-    raw.send(&masked(0x89, b"still there?")).await;
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+    raw.send(&masked(0x01, b"Hel")).await.unwrap();
+    raw.send(&masked(0x89, b"still there?")).await.unwrap();
     assert_eq!(
-        raw.frame().await,
+        raw.frame().await.unwrap(),
         Some((0x8A, b"still there?".to_vec())),
         "pong first, same payload"
     );
-    raw.send(&masked(0x80, b"lo")).await;
+    raw.send(&masked(0x80, b"lo")).await.unwrap();
     assert_eq!(
-        raw.frame().await,
+        raw.frame().await.unwrap(),
         Some((0x81, b"Hello".to_vec())),
         "then the echo"
     );
@@ -198,10 +199,10 @@ async fn ping_inside_a_fragmented_message() {
 #[tokio::test]
 async fn unsolicited_pong_is_ignored() {
     let server = RawServer::start().await;
-    let mut raw = Raw::connect(server.addr).await;
-    raw.send(&masked(0x8A, b"heartbeat")).await;
-    raw.send(&masked(0x81, b"a")).await;
-    assert_eq!(raw.frame().await, Some((0x81, b"a".to_vec())));
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+    raw.send(&masked(0x8A, b"heartbeat")).await.unwrap();
+    raw.send(&masked(0x81, b"a")).await.unwrap();
+    assert_eq!(raw.frame().await.unwrap(), Some((0x81, b"a".to_vec())));
 }
 
 /// A first frame sent in the same packet as the upgrade request is not lost.
@@ -210,7 +211,7 @@ async fn frame_right_behind_the_handshake() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = RawServer::start().await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let mut bytes = common::upgrade_request(server.addr).into_bytes();
+    let mut bytes = upgrade_request(server.addr, "/ws", &[]).into_bytes();
     bytes.extend(masked(0x81, b"eager"));
     stream.write_all(&bytes).await.unwrap();
     let mut got = Vec::new();

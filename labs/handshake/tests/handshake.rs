@@ -8,7 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ACCEPT, KEY, RawServer, http_exchange, upgrade_request};
+use common::{RawServer, http_exchange};
+use kit::testing::raw::{RFC_ACCEPT as ACCEPT, RFC_KEY as KEY, upgrade_request};
 use kit::testing::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -45,7 +46,7 @@ async fn valid_request_gets_101() {
     let server = RawServer::start().await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
-        .write_all(upgrade_request(server.addr).as_bytes())
+        .write_all(upgrade_request(server.addr, "/ws", &[]).as_bytes())
         .await
         .unwrap();
     let mut buf = vec![0u8; 1024];
@@ -246,7 +247,7 @@ async fn oversized_headers() {
 async fn slowloris_is_cut_off() {
     let server = RawServer::start().await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let request = upgrade_request(server.addr);
+    let request = upgrade_request(server.addr, "/ws", &[]);
     let mut sent = 0;
     for byte in request.as_bytes() {
         if stream.write_all(&[*byte]).await.is_err() {

@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Raw, masked};
+use kit::testing::raw::{RawClient, masked};
 use lab_handshake::events::{ConnectionState, Event, Observer};
 use lab_handshake::{Connection, Role, Settings};
 use tokio::io::AsyncWriteExt;
@@ -23,13 +23,13 @@ async fn silent_peer_is_pinged_then_dropped() {
         config.settings.idle_after = Some(Duration::from_secs(5));
     })
     .await;
-    let mut raw = Raw::connect(server.addr).await;
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
     // Say nothing. The server's first frame is its heartbeat ping...
-    let (first, payload) = raw.frame().await.expect("a ping");
+    let (first, payload) = raw.frame().await.unwrap().expect("a ping");
     assert_eq!(first, 0x89, "a ping frame");
     assert_eq!(payload, b"heartbeat");
     // ...and, with no pong, it gives up and closes TCP: no close frame, nobody to read it.
-    assert_eq!(raw.frame().await, None);
+    assert_eq!(raw.frame().await.unwrap(), None);
 }
 
 /// Answering the heartbeat keeps the connection alive (Idle → Active).
@@ -39,14 +39,17 @@ async fn answered_heartbeat_keeps_the_connection() {
         config.settings.idle_after = Some(Duration::from_secs(5));
     })
     .await;
-    let mut raw = Raw::connect(server.addr).await;
+    let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
     for _ in 0..3 {
-        let (first, payload) = raw.frame().await.expect("a ping");
+        let (first, payload) = raw.frame().await.unwrap().expect("a ping");
         assert_eq!(first, 0x89);
-        raw.send(&masked(0x8A, &payload)).await;
+        raw.send(&masked(0x8A, &payload)).await.unwrap();
     }
-    raw.send(&masked(0x81, b"still here")).await;
-    assert_eq!(raw.frame().await, Some((0x81, b"still here".to_vec())));
+    raw.send(&masked(0x81, b"still here")).await.unwrap();
+    assert_eq!(
+        raw.frame().await.unwrap(),
+        Some((0x81, b"still here".to_vec()))
+    );
 }
 
 // ANCHOR: state_machine_events

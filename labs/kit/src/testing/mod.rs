@@ -4,6 +4,10 @@
 //! server (the listener is bound before the test proceeds, so the server is ready), and no
 //! network await without a deadline (a broken server fails the test instead of hanging it).
 
+pub mod raw;
+
+pub use raw::RawClient;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
