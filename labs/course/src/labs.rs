@@ -50,5 +50,16 @@ pub fn all() -> Vec<Lab> {
                   server pushes.",
             router: lab_gateway::router,
         },
+        Lab {
+            topic: "rooms",
+            title: "Rooms: isolation, presence and the room lifecycle",
+            package: "lab-rooms",
+            port: kit::ports::ROOMS,
+            chapter: "rooms",
+            summary: "Chat in rooms from several windows: see who is present, watch a room go \
+                      from Created to Deleted, and check that a room's messages reach its \
+                      members and nobody else.",
+            router: lab_rooms::router,
+        },
     ]
 }

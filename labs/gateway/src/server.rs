@@ -249,8 +249,9 @@ impl<C> Clone for Socket<C> {
 }
 
 impl<C> Socket<C> {
-    /// A socket handle; built by the gateway when a connection opens.
-    pub(crate) fn new(
+    /// A socket handle. The gateway builds one when a connection opens; tests and tools can
+    /// build a detached one, whose frames go to `queue` and whose server is `server`.
+    pub fn new(
         id: ConnId,
         peer: Option<SocketAddr>,
         state: C,
@@ -300,8 +301,9 @@ impl<C> Socket<C> {
         self.send_frame(frame).await
     }
 
-    /// Sends an encoded frame to this connection, waiting for room in its queue.
-    pub(crate) async fn send_frame(&self, frame: Utf8Bytes) -> Result<(), EmitError> {
+    /// Sends an encoded frame (see [`encode`]) to this connection, waiting for room in its
+    /// queue: how a room's forwarder applies backpressure to one member only.
+    pub async fn send_frame(&self, frame: Utf8Bytes) -> Result<(), EmitError> {
         self.queue
             .send(Message::Text(frame))
             .await
