@@ -61,5 +61,16 @@ pub fn all() -> Vec<Lab> {
                       members and nobody else.",
             router: lab_rooms::router,
         },
+        Lab {
+            topic: "broadcast",
+            title: "Broadcasting: to all, to some, confirmed, and what fan-out costs",
+            package: "lab-broadcast",
+            port: kit::ports::BROADCAST,
+            chapter: "broadcasting",
+            summary: "Watch the live counters while you broadcast to everyone, to a topic, to \
+                  an attribute filter or to everyone but you; ask for confirmations and read \
+                  the exact delivered / failed / timed-out counts; see volatile drops.",
+            router: lab_broadcast::router,
+        },
     ]
 }

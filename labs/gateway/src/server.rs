@@ -162,6 +162,33 @@ impl Server {
         }
     }
 
+    /// Offers an already encoded frame to one connection without ever closing it: the frame
+    /// is queued only if at least `keep_free` slots of the connection's queue stay free after
+    /// it, and `Ok(false)` says it was not. The broadcast lab (chapter 9) builds its
+    /// slow-consumer policies on it: volatile messages keep half the queue free and are
+    /// dropped beyond; a reliable one (`keep_free` 0) that does not fit closes the client
+    /// with a reason naming what it missed.
+    pub fn offer_frame(
+        &self,
+        to: ConnId,
+        frame: Utf8Bytes,
+        keep_free: usize,
+    ) -> Result<bool, EmitError> {
+        let outlet = self.outlets().get(&to).cloned();
+        let Some(outlet) = outlet else {
+            return Err(EmitError::NoSuchConnection(to));
+        };
+        // `capacity` is the number of free slots right now.
+        if outlet.queue.capacity() <= keep_free {
+            return Ok(false);
+        }
+        match outlet.queue.try_send(Message::Text(frame)) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(EmitError::NoSuchConnection(to)),
+        }
+    }
+
     /// Pushes `event` with `data` to one connection.
     pub fn emit_to(&self, to: ConnId, event: &str, data: impl Serialize) -> Result<(), EmitError> {
         match encode(event, data) {

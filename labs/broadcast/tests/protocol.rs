@@ -1,0 +1,116 @@
+//! Bad input per DESIGN.md's table: message errors get an `exception` and the connection
+//! stays open; protocol violations get their close code; a foreign Origin gets 403.
+
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Json, Raw, masked, start};
+use kit::testing::connect_ws;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Error;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Malformed JSON, an unknown event and a publish with a bad audience each get an
+/// exception naming the problem; the connection stays open.
+#[tokio::test]
+async fn bad_messages_get_an_exception() {
+    let (server, _hub) = start().await;
+    let mut client = Json::connect(&server, "").await;
+
+    client.send_text(r#"{"event": "publish", "#).await;
+    let reply = client.recv().await;
+    assert_eq!(reply["data"]["cause"]["kind"], "malformed", "{reply}");
+
+    let reply = client.request(1, "shout", json!({})).await;
+    assert_eq!(reply["data"]["cause"]["kind"], "unknown_event", "{reply}");
+
+    let reply = client
+        .request(2, "publish", json!({ "to": { "kind": "martians" } }))
+        .await;
+    assert_eq!(reply["event"], "exception");
+    assert_eq!(reply["data"]["cause"]["kind"], "validation", "{reply}");
+    assert!(
+        reply["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("martians"),
+        "{reply}"
+    );
+
+    let reply = client.request(3, "confirm", json!({ "seq": "one" })).await;
+    assert_eq!(reply["data"]["cause"]["kind"], "validation", "{reply}");
+
+    let reply = client
+        .request(4, "subscribe", json!({ "topics": [""] }))
+        .await;
+    assert_eq!(reply["data"]["cause"]["kind"], "validation", "{reply}");
+
+    let reply = client.request(5, "stats", json!(null)).await;
+    assert_eq!(reply["event"], "ack", "still open: {reply}");
+}
+
+/// Protocol violations sent as raw bytes are answered with their close code, not a bare
+/// drop: unmasked frame and reserved bits 1002, invalid UTF-8 1007, an oversized frame 1009
+/// (refused from its header, before any payload is sent).
+#[tokio::test]
+async fn protocol_violations_get_their_close_code() {
+    let (server, _hub) = start().await;
+    let hello = br#"{"event":"stats"}"#;
+
+    let mut unmasked = vec![0x81, hello.len() as u8];
+    unmasked.extend_from_slice(hello);
+    let huge = {
+        // A text frame header claiming 1 GiB, masked, and no payload at all.
+        let mut h = vec![0x81, 0x80 | 127];
+        h.extend_from_slice(&(1u64 << 30).to_be_bytes());
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        h
+    };
+    let cases: [(&str, Vec<u8>, u16); 5] = [
+        ("unmasked frame", unmasked, 1002),
+        ("reserved bit", masked(0x81 | 0x40, hello), 1002),
+        ("reserved opcode", masked(0x83, hello), 1002),
+        ("invalid UTF-8", masked(0x81, &[0xff, 0xfe, b'{']), 1007),
+        ("1 GiB frame", huge, 1009),
+    ];
+    for (what, bytes, code) in cases {
+        let mut raw = Raw::connect(server.addr).await;
+        raw.send(&bytes).await;
+        assert_eq!(raw.close_code().await, code, "{what}");
+    }
+}
+
+/// A page from a foreign origin is refused with 403 before the upgrade; the lab's own
+/// origin and clients without an Origin are accepted.
+#[tokio::test]
+async fn foreign_origin_is_refused() {
+    let (server, _hub) = start().await;
+    let mut request = server.ws_url("/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_static("http://evil.example"));
+    match connect_ws(request).await.unwrap() {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    let mut request = server.ws_url("/ws").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", HeaderValue::from_str(&server.origin()).unwrap());
+    assert!(connect_ws(request).await.unwrap().is_ok());
+}
+
+/// Too many attributes in the query string: 400 before the upgrade.
+#[tokio::test]
+async fn too_many_attributes_are_refused() {
+    let (server, _hub) = start().await;
+    let query: Vec<String> = (0..20).map(|i| format!("a{i}=x")).collect();
+    let url = server.ws_url(&format!("/ws?{}", query.join("&")));
+    match connect_ws(url).await.unwrap() {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("expected a 400, got {other:?}"),
+    }
+}
