@@ -215,6 +215,8 @@ pub struct Gateway<S, C> {
     on_connected: Option<ConnectedHook<C>>,
     /// Runs once a connection has ended, whatever ended it.
     on_disconnect: Option<DisconnectHook<C>>,
+    /// The subprotocols the server speaks, see [`Gateway::protocols`].
+    protocols: Vec<String>,
 }
 // ANCHOR_END: gateway
 
@@ -249,6 +251,7 @@ where
             on_connect: Arc::new(|_, _| Ok(C::default())),
             on_connected: None,
             on_disconnect: None,
+            protocols: Vec::new(),
         }
     }
 
@@ -336,6 +339,20 @@ where
         self
     }
 
+    /// The subprotocols this server speaks (`Sec-WebSocket-Protocol`). When the client offers
+    /// several values, the server answers with the first one of *its* list that the client
+    /// offered, and never with anything else: the private lab relies on this, because a
+    /// browser offers its token as a second "protocol" and the server must not echo it. A
+    /// browser refuses a connection whose server ignores every protocol it offered.
+    pub fn protocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The registered event names, sorted.
     pub fn events(&self) -> Vec<String> {
         self.handlers.keys().cloned().collect()
@@ -366,6 +383,7 @@ where
             on_connect: self.on_connect,
             on_connected: self.on_connected,
             on_disconnect: self.on_disconnect,
+            protocols: self.protocols,
         });
         let allowlist = shared.config.allowlist.clone();
         allowlist.protect(
@@ -393,6 +411,8 @@ struct Shared<S, C> {
     on_connected: Option<ConnectedHook<C>>,
     /// See [`Gateway::on_disconnect`].
     on_disconnect: Option<DisconnectHook<C>>,
+    /// See [`Gateway::protocols`].
+    protocols: Vec<String>,
 }
 
 // ANCHOR: ws_handler
@@ -435,6 +455,12 @@ where
     };
     let buffer = shared.config.socket_buffer_bytes;
     let max = shared.config.max_message_bytes;
+    // Picks one of our protocols among those offered, if any; never echoes another value.
+    let upgrade = if shared.protocols.is_empty() {
+        upgrade
+    } else {
+        upgrade.protocols(shared.protocols.clone())
+    };
     upgrade
         .read_buffer_size(buffer)
         .write_buffer_size(buffer)
