@@ -18,6 +18,9 @@ use lab_gateway::client::{Client, ClientError};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
+/// How long the client keeps listening after its input ends and its requests are answered.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Chat in rooms from the terminal.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
@@ -105,6 +108,11 @@ async fn main() -> anyhow::Result<()> {
     let mut input_open = true;
     loop {
         if !input_open && unanswered.is_empty() {
+            // A room's events travel apart from the acks (through the room's channel), so
+            // the last ones may still be on their way: print what comes within a moment.
+            while let Ok(Ok(envelope)) = tokio::time::timeout(LINGER, client.next()).await {
+                println!("{}", describe(&envelope));
+            }
             client.close(1000).await?;
             return Ok(());
         }
