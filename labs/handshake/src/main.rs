@@ -45,6 +45,8 @@ async fn main() -> anyhow::Result<()> {
     }
     config.settings.idle_after = (args.idle_secs > 0).then(|| Duration::from_secs(args.idle_secs));
 
+    // The one line a learner needs, on stdout rather than in the log so that scripts (and
+    // the book's instructions) can rely on it; everything else goes through tracing.
     println!(
         "handshake lab: open http://{addr}/  (WebSocket echo at ws://{addr}/ws, Ctrl-C to stop)"
     );
