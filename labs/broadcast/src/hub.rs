@@ -30,6 +30,7 @@ use lab_gateway::server::encode;
 use lab_gateway::{ConnId, EmitError, Server};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::confirm::{Confirmation, Confirmations};
 use crate::stats::{Stats, StatsSnapshot};
@@ -155,6 +156,9 @@ pub struct Member {
     pub attrs: BTreeMap<String, String>,
 }
 
+/// How long a publisher waits for confirmations, and the signal that all are in.
+type Waiting = (Duration, oneshot::Receiver<()>);
+
 /// The hub's settings.
 #[derive(Clone, Copy, Debug)]
 pub struct HubConfig {
@@ -181,6 +185,10 @@ struct HubInner {
     members: Mutex<HashMap<ConnId, Member>>,
     /// The last broadcast's number.
     seq: AtomicU64,
+    /// Held while one broadcast is numbered and queued, so that broadcasts from several
+    /// publishers at once reach every recipient in `seq` order. A std `Mutex`: the fan-out
+    /// it guards never awaits.
+    publish_lock: Mutex<()>,
     /// Broadcasts waiting for their recipients' confirmations.
     confirmations: Confirmations,
     /// What the dashboard shows.
@@ -197,6 +205,7 @@ impl Hub {
                 server: OnceLock::new(),
                 members: Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
+                publish_lock: Mutex::new(()),
                 confirmations: Confirmations::default(),
                 stats: Stats::default(),
                 config,
@@ -270,11 +279,35 @@ impl Hub {
     /// Sends `broadcast` from `from` (`None`: the server) to its audience, applies the
     /// slow-consumer policy, and, if asked, waits for confirmations.
     pub async fn publish(&self, from: Option<ConnId>, broadcast: Broadcast) -> Report {
+        let (mut report, waiting) = self.fan_out(from, broadcast);
+        // Wait for the confirmations, then count what is still missing as timed out.
+        if let Some((wait, done)) = waiting {
+            let _ = tokio::time::timeout(wait, done).await;
+            let confirmation = self.inner.confirmations.finish(report.seq);
+            self.inner.stats.add_timed_out(confirmation.timed_out);
+            report.confirmation = Some(confirmation);
+        }
+        report
+    }
+    // ANCHOR_END: publish
+
+    // ANCHOR: fan_out
+    /// The synchronous part of [`Hub::publish`]: number the broadcast, pick its recipients
+    /// and offer each of them the frame. It runs under the publish lock, so two broadcasts
+    /// never interleave: every recipient's queue holds them in `seq` order. Returns the
+    /// report so far and, if confirmations were asked for, how long to wait and the signal
+    /// that everyone has answered.
+    fn fan_out(&self, from: Option<ConnId>, broadcast: Broadcast) -> (Report, Option<Waiting>) {
         let Some(server) = self.inner.server.get() else {
-            return Report::default(); // Not attached yet: nobody can be connected.
+            return (Report::default(), None); // Not attached yet: nobody is connected.
         };
+        let _in_order = self
+            .inner
+            .publish_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        // 1. Pick the recipients, holding the lock only for this pass.
+        // 1. Pick the recipients.
         let recipients: Vec<ConnId> = self
             .members()
             .iter()
@@ -313,8 +346,7 @@ impl Hub {
                 _ => self.encode(&message),
             };
             let Some(frame) = frame else { break };
-            let outcome = server.offer_frame(id, frame, keep_free);
-            match outcome {
+            match server.offer_frame(id, frame, keep_free) {
                 Ok(true) => {
                     report.queued += 1;
                     continue;
@@ -332,16 +364,9 @@ impl Hub {
             }
         }
         self.inner.stats.add_published(&report);
-        // 4. Wait for the confirmations, then count what is still missing as timed out.
-        if let (Some(wait), Some(done)) = (wait, pending) {
-            let _ = tokio::time::timeout(wait, done).await;
-            let confirmation = self.inner.confirmations.finish(seq);
-            self.inner.stats.add_timed_out(confirmation.timed_out);
-            report.confirmation = Some(confirmation);
-        }
-        report
+        (report, wait.zip(pending))
     }
-    // ANCHOR_END: publish
+    // ANCHOR_END: fan_out
 
     // ANCHOR: close_slow
     /// The reliable half of the policy: a recipient whose queue cannot take a reliable

@@ -13,16 +13,18 @@
 //!
 //! ```text
 //! cargo run -p lab-broadcast                    # open http://127.0.0.1:3005/
-//! cargo run -p lab-broadcast --bin broadcast-subscribers -- --count 100
+//! cargo run -p lab-broadcast --bin broadcast-subscribers -- --count 100 --publish 10
 //! ```
 //!
 //! Reading order (chapter 9, "Broadcasting", walks through it): [`hub`], [`confirm`],
-//! [`lab`], [`stats`], then `src/main.rs` and the tools in `src/bin/`.
+//! [`lab`], [`stats`], then `src/main.rs`, and [`tools`] with the command-line tools in
+//! `src/bin/`.
 
 pub mod confirm;
 pub mod hub;
 pub mod lab;
 pub mod stats;
+pub mod tools;
 
 pub use hub::{Audience, Broadcast, FanOut, Hub, Report};
 pub use lab::LabConfig;

@@ -251,3 +251,45 @@ async fn confirmation_returns_early_when_everyone_answers() {
         (2, 0, 0)
     );
 }
+
+/// Several clients publishing at once: every subscriber receives every message, all of
+/// them in the same order, with strictly increasing sequence numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishers_reach_everyone_in_one_order() {
+    let (server, _hub) = start().await;
+    let mut subscribers = Vec::new();
+    for _ in 0..3 {
+        subscribers.push(Json::connect(&server, "?role=sub").await);
+    }
+    let mut publishers = Vec::new();
+    for _ in 0..3 {
+        publishers.push(Json::connect(&server, "").await);
+    }
+    const EACH: u64 = 60;
+    let publish = publishers
+        .iter_mut()
+        .enumerate()
+        .map(|(p, publisher)| async move {
+            for i in 0..EACH {
+                let to = json!({ "kind": "where", "attr": "role", "equals": "sub" });
+                publisher
+                    .send(json!({ "event": "publish", "data": { "to": to, "payload": [p, i] } }))
+                    .await;
+            }
+        });
+    join_all(publish).await;
+    let mut orders = Vec::new();
+    for sub in &mut subscribers {
+        let mut order = Vec::new();
+        let mut last_seq = 0;
+        for _ in 0..3 * EACH {
+            let data = sub.broadcast().await;
+            let seq = data["seq"].as_u64().unwrap();
+            assert!(seq > last_seq, "increasing sequence numbers");
+            last_seq = seq;
+            order.push(data["payload"].clone());
+        }
+        orders.push(order);
+    }
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "one order for all");
+}
