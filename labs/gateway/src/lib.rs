@@ -20,6 +20,7 @@
 //! 5. [`server`]: the handle on every connection, and one connection's state.
 //! 6. [`gateway`]: the builder, the lifecycle hooks, and the connection's two tasks.
 //! 7. [`demo`]: the lab's own gateway, one handler of each kind; [`client`]: a client.
+//! 8. [`testing`]: the JSON test client every gateway-based lab's tests share.
 
 pub mod client;
 pub mod demo;
@@ -29,6 +30,7 @@ pub mod gateway;
 pub mod interceptors;
 pub mod pipeline;
 pub mod server;
+pub mod testing;
 
 pub use envelope::Envelope;
 pub use exception::WsException;

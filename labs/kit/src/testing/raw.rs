@@ -38,20 +38,27 @@ pub fn upgrade_request(addr: SocketAddr, path: &str, extra: &[&str]) -> String {
 /// the RFC's masking key, and the masked payload.
 pub fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=65535 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
+    push_len(&mut out, 0x80, payload.len() as u64);
     out.extend_from_slice(&RFC_MASK);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ RFC_MASK[i % 4]));
     out
+}
+
+/// Appends a header's length field, in the minimal encoding, with `mask_bit` (0x80 or 0)
+/// in its first byte. Any length may be written, however large: the point of a raw client
+/// is to claim what it likes.
+pub fn push_len(out: &mut Vec<u8>, mask_bit: u8, len: u64) {
+    match len {
+        0..=125 => out.push(mask_bit | len as u8),
+        126..=65535 => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
 }
 
 /// A close frame's payload: the code in network byte order, then the reason.
