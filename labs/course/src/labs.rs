@@ -62,6 +62,18 @@ pub fn all() -> Vec<Lab> {
             router: lab_rooms::router,
         },
         Lab {
+            topic: "private",
+            title: "Private messaging: authenticated, private, end-to-end encrypted",
+            package: "lab-private",
+            port: kit::ports::PRIVATE,
+            chapter: "private-messaging",
+            summary: "Log in as two users side by side, open a private channel, and send \
+                      messages sealed in the browser: the middle column shows what the server \
+                      sees (ciphertext), and the attack buttons show tampering and replays \
+                      refused.",
+            router: lab_private::router,
+        },
+        Lab {
             topic: "broadcast",
             title: "Broadcasting: to all, to some, confirmed, and what fan-out costs",
             package: "lab-broadcast",

@@ -6,9 +6,9 @@
 mod common;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use kit::testing::raw::masked;
 use kit::testing::{connect_ok, connect_ws, within};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt as _;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, http::HeaderValue};
 
@@ -73,29 +73,18 @@ async fn protocol_violations_get_close_codes() {
     let (server, _) = common::start_with(|c| c.gateway.max_message_bytes = 1024).await;
     let token = common::token(&server, "alice").await;
 
-    let mut tcp = common::raw_upgraded(&server, &token).await;
-    // An unmasked text frame "hi".
-    within("write", tcp.write_all(&[0x81, 0x02, b'h', b'i']))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(common::read_close_code(&mut tcp).await, 1002);
-
-    let mut tcp = common::raw_upgraded(&server, &token).await;
-    let frame = common::masked_frame(0x81, &[0xff, 0xfe]);
-    within("write", tcp.write_all(&frame))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(common::read_close_code(&mut tcp).await, 1007);
-
-    let mut tcp = common::raw_upgraded(&server, &token).await;
-    let frame = common::masked_frame(0x81, &[b'a'; 2000]);
-    within("write", tcp.write_all(&frame))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(common::read_close_code(&mut tcp).await, 1009);
+    // An unmasked text frame "hi"; invalid UTF-8; 2000 bytes over a 1024-byte limit.
+    let cases: [(Vec<u8>, u16); 3] = [
+        (vec![0x81, 0x02, b'h', b'i'], 1002),
+        (masked(0x81, &[0xff, 0xfe]), 1007),
+        (masked(0x81, &[b'a'; 2000]), 1009),
+    ];
+    for (bytes, code) in cases {
+        let mut raw = common::raw_upgraded(&server, &token).await;
+        within("write", raw.send(&bytes)).await.unwrap().unwrap();
+        let closed = within("close", raw.close_code()).await.unwrap().unwrap();
+        assert_eq!(closed, Some(code), "{bytes:?}");
+    }
 }
 
 /// A page on a foreign origin gets 403 before the upgrade, even with a valid token (the
