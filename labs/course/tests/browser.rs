@@ -10,17 +10,24 @@ use common::built_book;
 use kit::browser::Browser;
 use kit::testing::TestServer;
 
-/// A chapter's mermaid diagrams are rendered to SVG by the committed script, and every
-/// resource the page loaded came from the course's own origin.
-#[tokio::test]
-async fn diagrams_render_offline() {
-    let Some(browser) = Browser::launch().await.unwrap() else {
-        return;
-    };
+/// A headless browser and the course site (the built book, every lab mounted) on a free
+/// port; `None` when no browser is installed (the test is then skipped, and says so).
+async fn browser_and_site() -> Option<(Browser, TestServer)> {
+    let browser = Browser::launch().await.unwrap()?;
     let labs = course::labs::all();
     let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
         .await
         .unwrap();
+    Some((browser, server))
+}
+
+/// A chapter's mermaid diagrams are rendered to SVG by the committed script, and every
+/// resource the page loaded came from the course's own origin.
+#[tokio::test]
+async fn diagrams_render_offline() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
 
     browser
         .goto(&server.url("/what-is-websocket.html"))
@@ -51,13 +58,9 @@ async fn diagrams_render_offline() {
 /// The search box finds the handshake chapter.
 #[tokio::test]
 async fn search_finds_handshake() {
-    let Some(browser) = Browser::launch().await.unwrap() else {
+    let Some((browser, server)) = browser_and_site().await else {
         return;
     };
-    let labs = course::labs::all();
-    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
-        .await
-        .unwrap();
 
     // As a reader does: open the search bar with its button, type the word.
     browser.goto(&server.url("/index.html")).await.unwrap();
@@ -94,13 +97,9 @@ async fn search_finds_handshake() {
 /// page connects, echoes, and shows the server's view.
 #[tokio::test]
 async fn handshake_lab_works_inside_the_course() {
-    let Some(browser) = Browser::launch().await.unwrap() else {
+    let Some((browser, server)) = browser_and_site().await else {
         return;
     };
-    let labs = course::labs::all();
-    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
-        .await
-        .unwrap();
     browser.goto(&server.url("/labs/handshake/")).await.unwrap();
     browser
         .wait_until(
@@ -128,25 +127,23 @@ async fn handshake_lab_works_inside_the_course() {
     server.stop().await.unwrap();
 }
 
-/// Every lab widget embedded in a chapter (`<iframe class="lab-widget">`) loads its lab and
-/// connects, from the book's own page.
+/// Every lab's chapter embeds its live widget (`<iframe class="lab-widget">`), and the widget
+/// loads its lab and connects, from the book's own page.
 #[tokio::test]
 async fn chapter_widgets_connect() {
-    let Some(browser) = Browser::launch().await.unwrap() else {
+    let Some((browser, server)) = browser_and_site().await else {
         return;
     };
-    let labs = course::labs::all();
-    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
-        .await
-        .unwrap();
     let mut checked = 0;
-    for lab in &labs {
+    for lab in &course::labs::all() {
         let chapter = server.url(&format!("/{}.html", lab.chapter));
         browser.goto(&chapter).await.unwrap();
         let css = format!("iframe.lab-widget[src$='labs/{}/']", lab.topic);
-        let Ok(frame) = browser.client.find(fantoccini::Locator::Css(&css)).await else {
-            continue;
-        };
+        let frame = browser
+            .client
+            .find(fantoccini::Locator::Css(&css))
+            .await
+            .unwrap_or_else(|_| panic!("{chapter} does not embed the {} lab ({css})", lab.topic));
         frame.enter_frame().await.unwrap();
         browser
             .wait_until(
@@ -158,7 +155,7 @@ async fn chapter_widgets_connect() {
         browser.client.enter_parent_frame().await.unwrap();
         checked += 1;
     }
-    assert!(checked >= 1, "no chapter embeds a lab widget");
+    assert_eq!(checked, course::labs::all().len());
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }
