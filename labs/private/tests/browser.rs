@@ -72,6 +72,35 @@ async fn page_sides_talk_sealed() {
         )
         .await
         .unwrap();
+
+    // The right side becomes carol, who may not join alice and bob's channel.
+    browser
+        .eval("sides.b.$('.user').value = 'carol'; sides.b.$('.connect').click(); return true;")
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "carol is connected",
+            "return sides.b.socket.readyState === 1 && sides.b.user === 'carol' \
+               && sides.b.$('.messages').textContent.includes('connected, protocol');",
+        )
+        .await
+        .unwrap();
+    browser
+        .eval(
+            "sides.b.$('.joinname').value = 'dm:alice:bob'; sides.b.$('.join').click(); \
+             return true;",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "carol is refused",
+            "return sides.b.$('.messages').textContent \
+               .includes('server: forbidden: no such channel, or you are not a member');",
+        )
+        .await
+        .unwrap();
     browser.close().await.unwrap();
 }
 

@@ -12,7 +12,8 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use lab_private::client::{Incoming, PrivateClient, login};
+use lab_gateway::client::ClientError;
+use lab_private::client::{Incoming, PrivateClient, PrivateError, login};
 
 /// Log in, connect, and talk end-to-end encrypted.
 #[derive(Debug, Parser)]
@@ -66,7 +67,16 @@ async fn main() -> anyhow::Result<()> {
     println!("your key's fingerprint: {}", client.fingerprint());
     match args.command {
         Command::Listen => loop {
-            match client.next_incoming().await? {
+            let incoming = match client.next_incoming().await {
+                Ok(incoming) => incoming,
+                // The server's goodbye (1008 when the token expires) ends the listener.
+                Err(PrivateError::Ws(ClientError::Closed(Some((code, reason))))) => {
+                    println!("the server closed the connection: {code} {reason}");
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            };
+            match incoming {
                 Incoming::Message {
                     channel,
                     from,
