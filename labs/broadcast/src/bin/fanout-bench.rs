@@ -1,0 +1,272 @@
+//! The fan-out benchmark of chapter 9: one publisher, N subscribers, the naive way and the
+//! scaling way side by side in one run.
+//!
+//! ```text
+//! cargo run --release -p lab-broadcast --bin fanout-bench -- --subscribers 1000,10000
+//! ```
+//!
+//! For each number of subscribers and each fan-out way, it starts the lab's server in a
+//! child process (this same binary with `--serve`), so server and clients never share a
+//! runtime, then measures:
+//!
+//! 1. **memory per idle connection**: the server's resident memory (`VmRSS` in
+//!    `/proc/<pid>/status`) before and after N idle subscribers connect, divided by N;
+//! 2. **delivery latency** at a steady rate (`--rate` broadcasts per second for
+//!    `--seconds`): the time from the publisher's send to each subscriber's receipt, p50,
+//!    p99 and max (publisher and subscribers share this process's clock);
+//! 3. **deliveries per second** in a burst: `--burst` broadcasts sent back to back, and the
+//!    time until every subscriber has all of them.
+//!
+//! Release builds only give meaningful numbers. The machine's two cores are shared by the
+//! server, the clients, and whatever else runs: the numbers say what this machine did in
+//! this run, nothing more. Chapter 9 ("Broadcasting") shows a run and reads it.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::SinkExt as _;
+use lab_broadcast::tools::{self, Behaviour};
+use lab_broadcast::{FanOut, LabConfig};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Fan-out from one publisher to N subscribers: naive vs scaling.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Numbers of subscribers to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    subscribers: Vec<usize>,
+
+    /// The fan-out ways to compare, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "naive,scaling"
+    )]
+    fanout: Vec<FanOut>,
+
+    /// Broadcasts per second in the latency run.
+    #[arg(long, default_value_t = 10)]
+    rate: u64,
+
+    /// Length of the latency run, in seconds.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+
+    /// Broadcasts sent back to back in the throughput run.
+    #[arg(long, default_value_t = 50)]
+    burst: u64,
+
+    /// tungstenite's buffers per connection on the server, in bytes: the lab's default is
+    /// 1 KiB, the gateway's 4 KiB, tungstenite's own 128 KiB.
+    #[arg(long, default_value_t = lab_broadcast::lab::READ_BUFFER_BYTES)]
+    socket_buffer: usize,
+
+    /// Internal: run the server with this fan-out way, print its address, serve.
+    #[arg(long, value_enum, hide = true)]
+    serve: Option<FanOut>,
+}
+
+/// Outgoing queue per connection in the benchmark's server: room for a whole burst, so
+/// the burst measures speed, not the slow-consumer policy.
+const BENCH_QUEUE: usize = 1024;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // 10 000 subscribers need 10 000 descriptors in each process: raise the soft limit to
+    // the hard one.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.serve {
+        Some(fanout) => runtime.block_on(serve(fanout, args.socket_buffer)),
+        None => runtime.block_on(bench(args, limit)),
+    }
+}
+
+/// The child process: the lab's server, quiet, with room for many connections.
+async fn serve(fanout: FanOut, socket_buffer: usize) -> anyhow::Result<()> {
+    kit::init_tracing();
+    let listener = kit::bind("127.0.0.1:0".parse()?).await?;
+    let mut config = LabConfig::for_port(listener.local_addr()?.port()).with_fanout(fanout);
+    config.gateway.idle_timeout = None;
+    config.gateway.max_connections = 100_000;
+    config.gateway.outgoing_queue = BENCH_QUEUE;
+    config.gateway.socket_buffer_bytes = socket_buffer;
+    config.hub.volatile_keep_free = BENCH_QUEUE / 2;
+    // The parent reads this line to learn the port.
+    println!("listening {}", listener.local_addr()?);
+    kit::serve(listener, lab_broadcast::app(config), kit::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The server child, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(fanout: FanOut, socket_buffer: usize) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--serve")
+            .arg(match fanout {
+                FanOut::Naive => "naive",
+                FanOut::Scaling => "scaling",
+            })
+            .arg("--socket-buffer")
+            .arg(socket_buffer.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the server process")?;
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(addr) = line.trim().strip_prefix("listening ") else {
+            bail!("the server did not start: {line:?}");
+        };
+        Ok(Self {
+            url: format!("ws://{addr}/ws"),
+            child,
+        })
+    }
+
+    /// The server's resident memory in KiB.
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS in /proc/<pid>/status")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One line of the results.
+#[derive(Debug)]
+struct Row {
+    subscribers: usize,
+    fanout: FanOut,
+    idle_bytes_per_conn: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    latency_missing: u64,
+    deliveries_per_s: f64,
+    burst_missing: u64,
+}
+
+async fn bench(args: Args, limit: u64) -> anyhow::Result<()> {
+    println!(
+        "fan-out benchmark: {} cores, RLIMIT_NOFILE {limit}, rate {}/s for {} s, burst {}, server read buffer {} B",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.rate,
+        args.seconds,
+        args.burst,
+        args.socket_buffer
+    );
+    let mut rows = Vec::new();
+    for &n in &args.subscribers {
+        for &fanout in &args.fanout {
+            eprintln!("{n} subscribers, {fanout:?}...");
+            rows.push(measure(&args, n, fanout).await?);
+        }
+    }
+    println!();
+    println!(
+        "| subscribers | fan-out | idle memory / conn | latency p50 | p99 | max | missing | burst deliveries/s | missing |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:?} | {:.1} KiB | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} | {} |",
+            r.subscribers,
+            r.fanout,
+            r.idle_bytes_per_conn as f64 / 1024.0,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.latency_missing,
+            r.deliveries_per_s,
+            r.burst_missing
+        );
+    }
+    Ok(())
+}
+
+async fn measure(args: &Args, n: usize, fanout: FanOut) -> anyhow::Result<Row> {
+    let server = Server::start(fanout, args.socket_buffer)?;
+    let clock = Instant::now();
+    let behaviour = Behaviour::default();
+    // Warm the server up with one connection, so its runtime and allocator are in place.
+    drop(tools::connect(&server.url).await?);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib()?;
+
+    // 1. Idle memory.
+    let subscribers = tools::open(&server.url, n, &behaviour, clock).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib()?;
+    let idle_bytes_per_conn = after.saturating_sub(before) * 1024 / n as u64;
+
+    // 2. Latency at a steady rate.
+    let mut publisher = tools::connect(&server.url).await?;
+    let count = args.rate * args.seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / args.rate.max(1) as u32);
+    for i in 0..count {
+        tick.tick().await;
+        let message = tools::publish_message(i, clock, None, None);
+        publisher.send(Message::text(message)).await?;
+    }
+    let expected = count * n as u64;
+    subscribers
+        .wait_for(expected, Duration::from_secs(30))
+        .await;
+    let totals = subscribers.finish().await;
+    let received: u64 = totals.tallies.iter().map(|t| t.received).sum();
+    let mut latencies = totals.latencies_us;
+    latencies.sort_unstable();
+    let ms = |us: u64| us as f64 / 1000.0;
+
+    // 3. Throughput in a burst, with fresh subscribers.
+    let subscribers = tools::open(&server.url, n, &behaviour, clock).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    for i in 0..args.burst {
+        let message = tools::publish_message(i, clock, None, None);
+        publisher.feed(Message::text(message)).await?;
+    }
+    publisher.flush().await?;
+    let burst_expected = args.burst * n as u64;
+    subscribers
+        .wait_for(burst_expected, Duration::from_secs(60))
+        .await;
+    let elapsed = start.elapsed();
+    let burst_received = subscribers.received();
+    drop(subscribers.finish().await);
+
+    Ok(Row {
+        subscribers: n,
+        fanout,
+        idle_bytes_per_conn,
+        p50_ms: ms(tools::percentile(&latencies, 0.5)),
+        p99_ms: ms(tools::percentile(&latencies, 0.99)),
+        max_ms: ms(latencies.last().copied().unwrap_or(0)),
+        latency_missing: expected.saturating_sub(received),
+        deliveries_per_s: burst_received as f64 / elapsed.as_secs_f64(),
+        burst_missing: burst_expected.saturating_sub(burst_received),
+    })
+}
