@@ -1,0 +1,263 @@
+//! `rooms-bench`: one room of many members receiving a steady stream of messages. Measures
+//! the delivery latency (p50/p99/max) and the server's memory per connection.
+//!
+//! ```text
+//! cargo run --release -p lab-rooms --bin rooms-bench -- --members 1000 --rate 100 --seconds 10
+//! ```
+//!
+//! The server runs in a child process (this program started again with `serve`), so its
+//! memory is its own: the resident set size is read from `/proc/<pid>/status` before and
+//! after the members connect. The members and the publisher run here. Each message carries
+//! the time it was sent; each member records now − then on arrival (one machine, one
+//! clock). Chapter 7 ("Rooms") reports a run.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail, ensure};
+use clap::{Parser, Subcommand};
+use futures_util::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use lab_rooms::{RoomRegistry, RoomsConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A room of N members receiving R messages per second: delivery latency and memory.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    serve: Option<Serve>,
+
+    /// Members in the room.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+
+    /// Messages per second sent to the room.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Serve {
+    /// (internal) run the rooms server for the benchmark and print its address.
+    #[command(hide = true)]
+    Serve {
+        /// Members one room may hold.
+        #[arg(long)]
+        members: usize,
+    },
+}
+
+/// The room every member joins.
+const ROOM: &str = "bench";
+
+/// How many members connect at the same time while the room fills up.
+const CONNECT_BATCH: usize = 50;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args.serve {
+        Some(Serve::Serve { members }) => runtime.block_on(serve(members)),
+        None => runtime.block_on(bench(args)),
+    }
+}
+
+/// The child: the rooms lab with room for everyone, on a free port, printed on stdout.
+async fn serve(members: usize) -> anyhow::Result<()> {
+    let listener = kit::bind("127.0.0.1:0".parse()?).await?;
+    let addr = listener.local_addr()?;
+    let mut config = RoomsConfig::for_port(addr.port());
+    config.limits.members_per_room = members;
+    config.gateway.max_connections = members + 10;
+    let registry = RoomRegistry::new(config.limits.clone());
+    println!("{addr}");
+    // Ends when the parent closes our stdin (or kills us).
+    let parent_gone = async {
+        let mut line = String::new();
+        let _ = BufReader::new(tokio::io::stdin())
+            .read_line(&mut line)
+            .await;
+    };
+    kit::serve(listener, lab_rooms::app(config, registry), parent_gone).await?;
+    Ok(())
+}
+
+/// The server's resident memory in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS in /proc/<pid>/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One member: connect, join, then record the latency of every message until `expected`
+/// arrived or the deadline passed. Returns its histogram (microseconds) and what it missed.
+async fn member(
+    addr: SocketAddr,
+    index: usize,
+    ready: tokio::sync::mpsc::Sender<()>,
+    expected: u64,
+    deadline: tokio::time::Instant,
+) -> anyhow::Result<(Histogram<u64>, u64, u64)> {
+    let url = format!("ws://{addr}/ws?name=m{index}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let join = json!({ "event": "join", "data": { "room": ROOM }, "id": 1 });
+    ws.send(Message::text(join.to_string())).await?;
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut received, mut missed) = (0u64, 0u64);
+    let mut joined = false;
+    while received + missed < expected {
+        let next = tokio::time::timeout_at(deadline, ws.next()).await;
+        let Ok(Some(Ok(Message::Text(text)))) = next else {
+            match next {
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => break,
+                _ => bail!("member {index}: the connection ended"),
+            }
+        };
+        let value: Value = serde_json::from_str(text.as_str())?;
+        match value["event"].as_str() {
+            Some("ack") if !joined => {
+                joined = true;
+                let _ = ready.send(()).await;
+            }
+            Some("exception") => bail!("member {index}: {value}"),
+            Some("message") => {
+                let sent: u64 = value["data"]["text"]
+                    .as_str()
+                    .and_then(|t| t.split(' ').nth(1))
+                    .and_then(|n| n.parse().ok())
+                    .context("a timestamped message")?;
+                let micros = now_nanos().saturating_sub(sent) / 1000;
+                histogram.record(micros.max(1))?;
+                received += 1;
+            }
+            Some("missed") => missed += value["data"]["missed"].as_u64().unwrap_or(0),
+            _ => {}
+        }
+    }
+    Ok((histogram, received, missed))
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
+    ensure!(
+        args.members > 0 && args.rate > 0 && args.seconds > 0,
+        "members, rate and seconds must be positive"
+    );
+    let exe = std::env::current_exe()?;
+    let mut server = tokio::process::Command::new(exe)
+        .args(["serve", "--members", &(args.members + 1).to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the server process")?;
+    let pid = server.id().context("the server's pid")?;
+    let stdout = server.stdout.take().context("the server's stdout")?;
+    let line = tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .context("the server did not start within 10 s")??
+    .context("the server exited")?;
+    let addr: SocketAddr = line
+        .trim()
+        .parse()
+        .with_context(|| format!("not an address: {line}"))?;
+    let rss_before = rss_kib(pid)?;
+    eprintln!("server pid {pid} on {addr}, {rss_before} KiB resident before any member");
+
+    let messages = u64::from(args.rate) * args.seconds;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds + 60);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.members);
+    let mut members = JoinSet::new();
+    for batch_start in (0..args.members).step_by(CONNECT_BATCH) {
+        let batch_end = (batch_start + CONNECT_BATCH).min(args.members);
+        for index in batch_start..batch_end {
+            members.spawn(member(addr, index, ready_tx.clone(), messages, deadline));
+        }
+        for _ in batch_start..batch_end {
+            tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+                .await
+                .context("members did not join within 30 s")?;
+        }
+    }
+    // Let the server settle, then read its memory with everyone connected and joined.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(pid)?;
+    let per_connection = (rss_after.saturating_sub(rss_before)) as f64 / args.members as f64;
+    eprintln!("{} members joined; {rss_after} KiB resident", args.members);
+
+    // The publisher: one more connection, in the room, sending at a fixed rate.
+    let (mut publisher, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws?name=publisher")).await?;
+    let join = json!({ "event": "join", "data": { "room": ROOM }, "id": 1 });
+    publisher.send(Message::text(join.to_string())).await?;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / args.rate);
+    let (mut sink, mut stream) = publisher.split();
+    // Drain what the publisher receives (its own messages come back to it too).
+    let drain = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    let started = tokio::time::Instant::now();
+    for seq in 0..messages {
+        ticker.tick().await;
+        let text = format!("{seq} {}", now_nanos());
+        let send = json!({ "event": "send", "data": { "room": ROOM, "text": text } });
+        sink.send(Message::text(send.to_string())).await?;
+    }
+    let sending = started.elapsed();
+
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut received, mut missed) = (0u64, 0u64);
+    while let Some(result) = members.join_next().await {
+        let (h, r, m) = result??;
+        histogram.add(h)?;
+        received += r;
+        missed += m;
+    }
+    drain.abort();
+    let _ = server.kill().await;
+
+    let expected = messages * args.members as u64;
+    println!(
+        "rooms-bench: {} members, {} msg/s for {} s ({} messages, sent in {:.2} s)",
+        args.members,
+        args.rate,
+        args.seconds,
+        messages,
+        sending.as_secs_f64()
+    );
+    println!("deliveries: {received} of {expected} ({missed} reported missed)");
+    println!(
+        "delivery latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        histogram.value_at_quantile(0.50) as f64 / 1000.0,
+        histogram.value_at_quantile(0.90) as f64 / 1000.0,
+        histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        histogram.max() as f64 / 1000.0
+    );
+    println!(
+        "server memory: {rss_before} KiB before, {rss_after} KiB with everyone joined: {per_connection:.1} KiB per connection"
+    );
+    Ok(())
+}
