@@ -111,17 +111,22 @@ fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// One member: connect, join, then record the latency of every message until `expected`
-/// arrived or the deadline passed. Returns its histogram (microseconds) and what it missed.
+/// One member: connect (and say so on `ready`), wait for the signal to join, join (and say
+/// so again), then record the latency of every message until `expected` arrived or the
+/// deadline passed. Returns its histogram (microseconds), what it received and missed.
 async fn member(
     addr: SocketAddr,
     index: usize,
     ready: tokio::sync::mpsc::Sender<()>,
+    mut go: tokio::sync::watch::Receiver<bool>,
     expected: u64,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<(Histogram<u64>, u64, u64)> {
     let url = format!("ws://{addr}/ws?name=m{index}");
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let _ = ready.send(()).await;
+    // Idle until every member is connected and the server's memory has been read.
+    go.wait_for(|go| *go).await?;
     let join = json!({ "event": "join", "data": { "room": ROOM }, "id": 1 });
     ws.send(Message::text(join.to_string())).await?;
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -192,23 +197,46 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let messages = u64::from(args.rate) * args.seconds;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.seconds + 60);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.members);
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
     let mut members = JoinSet::new();
     for batch_start in (0..args.members).step_by(CONNECT_BATCH) {
         let batch_end = (batch_start + CONNECT_BATCH).min(args.members);
         for index in batch_start..batch_end {
-            members.spawn(member(addr, index, ready_tx.clone(), messages, deadline));
+            members.spawn(member(
+                addr,
+                index,
+                ready_tx.clone(),
+                go_rx.clone(),
+                messages,
+                deadline,
+            ));
         }
         for _ in batch_start..batch_end {
             tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
                 .await
-                .context("members did not join within 30 s")?;
+                .context("members did not connect within 30 s")?;
         }
     }
-    // Let the server settle, then read its memory with everyone connected and joined.
+    // Let the server settle, then read its memory: everyone connected, nobody in a room.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after = rss_kib(pid)?;
-    let per_connection = (rss_after.saturating_sub(rss_before)) as f64 / args.members as f64;
-    eprintln!("{} members joined; {rss_after} KiB resident", args.members);
+    let rss_idle = rss_kib(pid)?;
+    let per_idle = rss_idle.saturating_sub(rss_before) as f64 / args.members as f64;
+    eprintln!(
+        "{} members connected; {rss_idle} KiB resident",
+        args.members
+    );
+
+    // Now everyone joins the room.
+    go_tx.send(true)?;
+    for _ in 0..args.members {
+        tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+            .await
+            .context("members did not join within 30 s")?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_joined = rss_kib(pid)?;
+    let per_member = rss_joined.saturating_sub(rss_before) as f64 / args.members as f64;
+    eprintln!("{} members joined; {rss_joined} KiB resident", args.members);
 
     // The publisher: one more connection, in the room, sending at a fixed rate.
     let (mut publisher, _) =
@@ -257,7 +285,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         histogram.max() as f64 / 1000.0
     );
     println!(
-        "server memory: {rss_before} KiB before, {rss_after} KiB with everyone joined: {per_connection:.1} KiB per connection"
+        "server memory: {rss_before} KiB before; {rss_idle} KiB with everyone connected ({per_idle:.1} KiB per idle connection); {rss_joined} KiB with everyone in the room ({per_member:.1} KiB per member)"
     );
     Ok(())
 }
