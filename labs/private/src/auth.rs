@@ -46,10 +46,15 @@ pub struct Claims {
 impl Claims {
     /// How long until the token expires, seen from `now`; zero if it already has.
     pub fn remaining(&self, now: SystemTime) -> Duration {
-        (UNIX_EPOCH + Duration::from_secs(self.exp))
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO)
+        until(self.exp, now)
     }
+}
+
+/// How long from `now` until `exp` (seconds since the Unix epoch); zero if it has passed.
+pub fn until(exp: u64, now: SystemTime) -> Duration {
+    (UNIX_EPOCH + Duration::from_secs(exp))
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Why a login or a token was refused. Each is a `401`; the variants let tests (and logs)

@@ -201,12 +201,7 @@ fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Ses
 /// Once open: note the user online, start the expiry timer, and welcome the connection.
 fn connected(state: &AppState, socket: &Socket<Session>) {
     let (user, exp) = socket.with(|s| (s.user.clone(), s.exp));
-    let remaining = Claims {
-        sub: user.clone(),
-        iat: 0,
-        exp,
-    }
-    .remaining(SystemTime::now());
+    let remaining = auth::until(exp, SystemTime::now());
     let (server, id) = (socket.server().clone(), socket.id());
     // A token checked once at the handshake would otherwise be good forever.
     let timer = tokio::spawn(async move {
@@ -253,7 +248,9 @@ pub struct PublishKey {
     pub public_key: String,
 }
 
-/// Stores the sender's public key and tells everyone.
+/// Stores the sender's public key and tells everyone. One key per user: the latest published
+/// wins, so a user who connects twice (two tabs) keeps only the newer key working. A real
+/// messenger keeps one key per device and seals each message for every device.
 async fn publish_key(ctx: Cx, req: PublishKey) -> Result<Value, WsException> {
     let fingerprint =
         e2e::fingerprint(&req.public_key).map_err(|e| WsException::Validation(e.to_string()))?;
@@ -457,6 +454,22 @@ pub fn app(config: Config) -> (Router, Arc<AppState>) {
             .route("/login", post(login))
             .with_state(Arc::clone(&state)),
     );
-    (gateway.into_router().merge(login), state)
+    let app = gateway
+        .into_router()
+        .merge(login)
+        .layer(axum::middleware::map_response(challenge));
+    (app, state)
+}
+
+/// Adds `WWW-Authenticate: Bearer` to every 401, as HTTP requires: it tells the client which
+/// scheme to use (RFC 6750), without saying anything about the token it sent.
+async fn challenge(mut response: Response) -> Response {
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"lab-private\""),
+        );
+    }
+    response
 }
 // ANCHOR_END: router

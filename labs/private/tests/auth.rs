@@ -60,6 +60,13 @@ async fn bad_tokens_get_401() {
     assert_eq!(status(&url, bearer(&good)).await, 101);
 
     assert_eq!(status(&url, None).await, 401, "missing");
+    match connect_ws(url.as_str()).await.unwrap() {
+        Err(WsError::Http(response)) => assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer realm="lab-private""#
+        ),
+        other => panic!("expected a 401, got {other:?}"),
+    }
 
     // Forged: bob's claims under alice's signature.
     let parts: Vec<&str> = good.split('.').collect();
