@@ -15,7 +15,9 @@
 //!    `--seconds`): the time from the publisher's send to each subscriber's receipt, p50,
 //!    p99 and max (publisher and subscribers share this process's clock);
 //! 3. **deliveries per second** in a burst: `--burst` broadcasts sent back to back, and the
-//!    time until every subscriber has all of them.
+//!    time until every subscriber has all of them;
+//! 4. **batching**: updates at `--update-rate` per second published one broadcast each, then
+//!    coalesced every `--window-ms` into one broadcast, with the latency that costs.
 //!
 //! Release builds only give meaningful numbers. The machine's two cores are shared by the
 //! server, the clients, and whatever else runs: the numbers say what this machine did in
@@ -60,6 +62,18 @@ struct Args {
     /// Broadcasts sent back to back in the throughput run.
     #[arg(long, default_value_t = 50)]
     burst: u64,
+
+    /// Subscribers for the batching comparison (0: skip it).
+    #[arg(long, default_value_t = 1000)]
+    batching_subscribers: usize,
+
+    /// Updates per second in the batching comparison.
+    #[arg(long, default_value_t = 100)]
+    update_rate: u64,
+
+    /// The coalescing window of the batching comparison, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    window_ms: u64,
 
     /// tungstenite's buffers per connection on the server, in bytes: the lab's default is
     /// 1 KiB, the gateway's 4 KiB, tungstenite's own 128 KiB.
@@ -204,8 +218,86 @@ async fn bench(args: Args, limit: u64) -> anyhow::Result<()> {
             r.burst_missing
         );
     }
+    if args.batching_subscribers > 0 {
+        let n = args.batching_subscribers;
+        eprintln!("batching, {n} subscribers...");
+        let unbatched = coalesce(&args, n, 0).await?;
+        let batched = coalesce(&args, n, args.window_ms).await?;
+        println!();
+        println!(
+            "{n} subscribers, {} updates/s for {} s, scaling fan-out:",
+            args.update_rate, args.seconds
+        );
+        println!();
+        println!(
+            "| window | broadcasts | frames delivered | update latency p50 | p99 | max | updates missing |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for (window, r) in [(0, unbatched), (args.window_ms, batched)] {
+            println!(
+                "| {window} ms | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {} |",
+                r.broadcasts, r.frames, r.p50_ms, r.p99_ms, r.max_ms, r.missing
+            );
+        }
+    }
     Ok(())
 }
+
+/// The outcome of one batching run.
+#[derive(Debug)]
+struct Coalesced {
+    broadcasts: u64,
+    frames: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    missing: u64,
+}
+
+// ANCHOR: coalesce
+/// Updates produced at `--update-rate` per second for `--seconds`, published one broadcast
+/// each (`window_ms` 0) or coalesced: every `window_ms`, the updates produced meanwhile go
+/// out as one broadcast. The latency of an update counts from when it was produced, so the
+/// time it waited for its window is part of it.
+async fn coalesce(args: &Args, n: usize, window_ms: u64) -> anyhow::Result<Coalesced> {
+    let server = Server::start(FanOut::Scaling, args.socket_buffer)?;
+    let clock = Instant::now();
+    let subscribers = tools::open(&server.url, n, &Behaviour::default(), clock).await?;
+    let mut publisher = tools::connect(&server.url).await?;
+    let updates = args.update_rate * args.seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / args.update_rate.max(1) as u32);
+    let per_window = (args.update_rate * window_ms / 1000).max(1);
+    let (mut pending, mut broadcasts, mut first) = (Vec::new(), 0, 0);
+    for i in 0..updates {
+        tick.tick().await;
+        pending.push(clock.elapsed().as_micros() as u64);
+        if pending.len() as u64 >= per_window || i + 1 == updates {
+            let message = tools::publish_batch(first, &pending);
+            publisher.send(Message::text(message)).await?;
+            broadcasts += 1;
+            first = i + 1;
+            pending.clear();
+        }
+    }
+    let frames_expected = broadcasts * n as u64;
+    subscribers
+        .wait_for(frames_expected, Duration::from_secs(30))
+        .await;
+    let frames = subscribers.received();
+    let totals = subscribers.finish().await;
+    let mut latencies = totals.latencies_us;
+    latencies.sort_unstable();
+    let ms = |us: u64| us as f64 / 1000.0;
+    Ok(Coalesced {
+        broadcasts,
+        frames,
+        p50_ms: ms(tools::percentile(&latencies, 0.5)),
+        p99_ms: ms(tools::percentile(&latencies, 0.99)),
+        max_ms: ms(latencies.last().copied().unwrap_or(0)),
+        missing: (updates * n as u64).saturating_sub(latencies.len() as u64),
+    })
+}
+// ANCHOR_END: coalesce
 
 async fn measure(args: &Args, n: usize, fanout: FanOut) -> anyhow::Result<Row> {
     let server = Server::start(fanout, args.socket_buffer)?;
