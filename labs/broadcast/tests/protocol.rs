@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{Json, Raw, masked, start};
+use common::{Json, Raw, masked, start, start_with};
 use kit::testing::connect_ws;
+use lab_broadcast::FanOut;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Error;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -112,5 +113,22 @@ async fn too_many_attributes_are_refused() {
     match connect_ws(url).await.unwrap() {
         Err(Error::Http(response)) => assert_eq!(response.status(), 400),
         other => panic!("expected a 400, got {other:?}"),
+    }
+}
+
+/// Beyond the connection limit, the upgrade is answered 503 with `Retry-After`.
+#[tokio::test]
+async fn over_the_connection_limit_is_503() {
+    let (server, _hub) = start_with(FanOut::Scaling, |config| {
+        config.gateway.max_connections = 1;
+    })
+    .await;
+    let _first = Json::connect(&server, "").await;
+    match connect_ws(server.ws_url("/ws")).await.unwrap() {
+        Err(Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("expected a 503, got {other:?}"),
     }
 }
