@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::{Json, Raw, masked, start, start_with};
+use common::{Json, start, start_with};
 use kit::testing::connect_ws;
+use kit::testing::raw::{RawClient, masked};
 use lab_broadcast::FanOut;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Error;
@@ -78,9 +79,12 @@ async fn protocol_violations_get_their_close_code() {
         ("1 GiB frame", huge, 1009),
     ];
     for (what, bytes, code) in cases {
-        let mut raw = Raw::connect(server.addr).await;
-        raw.send(&bytes).await;
-        assert_eq!(raw.close_code().await, code, "{what}");
+        let mut raw = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+        let (first, _welcome) = raw.frame().await.unwrap().unwrap();
+        assert_eq!(first, 0x81, "the welcome is one text frame");
+        raw.send(&bytes).await.unwrap();
+        // The close frame with its code, then TCP closed: never a bare drop.
+        assert_eq!(raw.close_code().await.unwrap(), Some(code), "{what}");
     }
 }
 
