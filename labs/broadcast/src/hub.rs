@@ -10,9 +10,10 @@
 //!   queued only while the recipient's queue is less than half full, and is dropped, and
 //!   counted, beyond that. The busy client loses it; nobody waits.
 //! - a **reliable** message is queued in order behind the others. If it does not fit, the
-//!   recipient is closed with 1008 (policy violation) and a reason naming the first
-//!   broadcast it missed, so it is never silently out of order: it gets every reliable
-//!   message in order, or it is told what it missed.
+//!   recipient is closed with 1008 (policy violation) and a reason saying that everything
+//!   after the last broadcast it received is lost (the frames still queued for it are
+//!   dropped with the connection), so it is never silently out of order: it gets every
+//!   reliable message in order, or it is told what it missed.
 //!
 //! Fan-out comes in two ways ([`FanOut`]): the scaling way encodes the frame once and hands
 //! every recipient the same bytes (a reference-counted buffer: cloning it copies nothing);
@@ -371,14 +372,18 @@ impl Hub {
     // ANCHOR: close_slow
     /// The reliable half of the policy: a recipient whose queue cannot take a reliable
     /// message leaves the audience at once (so it is counted once and gets nothing out of
-    /// order) and is closed with 1008, told the first broadcast it missed.
+    /// order) and is closed with 1008. The frames already in its queue go with the
+    /// connection, so the reason cannot name the first one it misses: it says that
+    /// everything after the last `seq` it received is lost, which the client knows.
     fn close_slow(&self, server: &Server, id: ConnId, seq: u64) {
         if self.members().remove(&id).is_some() {
             tracing::warn!(conn = id, seq, "outgoing queue full: closing a slow client");
             server.disconnect(
                 id,
                 close::POLICY_VIOLATION,
-                &format!("too slow: outgoing queue full; missed broadcast {seq} and later"),
+                &format!(
+                    "too slow: queue full at broadcast {seq}; all after the last one you got are lost"
+                ),
             );
         }
     }
