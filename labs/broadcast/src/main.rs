@@ -9,7 +9,6 @@
 //!
 //! Chapter 9 ("Broadcasting") walks through it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,9 +18,9 @@ use lab_broadcast::{FanOut, LabConfig};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on (127.0.0.1 keeps the lab on your machine).
-    #[arg(long, default_value = "127.0.0.1:3005")]
-    addr: SocketAddr,
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
 
     /// How a broadcast reaches its recipients.
     #[arg(long, value_enum, default_value_t = FanOut::Scaling)]
@@ -39,10 +38,6 @@ struct Args {
     /// that). 0 turns the heartbeat off.
     #[arg(long, default_value_t = 60)]
     idle_secs: u64,
-
-    /// Another browser origin allowed to connect (repeatable).
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
 }
 
 #[tokio::main]
@@ -50,12 +45,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     kit::init_tracing();
 
-    let listener = kit::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = args.serve.bind(kit::ports::BROADCAST).await?;
     let mut config = LabConfig::for_port(addr.port()).with_fanout(args.fanout);
-    for origin in &args.allow_origin {
-        config.gateway.allowlist = config.gateway.allowlist.allow(origin)?;
-    }
+    config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
     config.gateway.outgoing_queue = args.queue.max(2);
     config.hub.volatile_keep_free = config.gateway.outgoing_queue / 2;
     config.gateway.max_connections = args.max_connections;

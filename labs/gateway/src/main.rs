@@ -8,7 +8,6 @@
 //!
 //! Chapter 6 ("The gateway") walks through it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -18,9 +17,9 @@ use lab_gateway::Config;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on (127.0.0.1 keeps the lab on your machine).
-    #[arg(long, default_value = "127.0.0.1:3002")]
-    addr: SocketAddr,
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
 
     /// The largest message accepted, in bytes; larger ones close the connection with 1009.
     #[arg(long, default_value_t = 64 * 1024)]
@@ -30,10 +29,6 @@ struct Args {
     /// that). 0 turns the heartbeat off.
     #[arg(long, default_value_t = 60)]
     idle_secs: u64,
-
-    /// Another browser origin allowed to connect (repeatable), e.g. http://192.168.1.5:3002.
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
 }
 
 #[tokio::main]
@@ -41,12 +36,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     kit::init_tracing();
 
-    let listener = kit::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = args.serve.bind(kit::ports::GATEWAY).await?;
     let mut config = Config::for_port(addr.port());
-    for origin in &args.allow_origin {
-        config.allowlist = config.allowlist.allow(origin)?;
-    }
+    config.allowlist = args.serve.allowlist(config.allowlist)?;
     config.max_message_bytes = args.max_message_bytes;
     config.idle_timeout = (args.idle_secs > 0).then(|| Duration::from_secs(args.idle_secs));
 

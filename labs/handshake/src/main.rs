@@ -8,7 +8,6 @@
 //!
 //! Chapter 4 ("Connection flow") and chapter 5 ("Message flow") of the book walk through it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -18,18 +17,14 @@ use lab_handshake::{Lab, LabConfig};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on (127.0.0.1 keeps the lab on your machine).
-    #[arg(long, default_value = "127.0.0.1:3001")]
-    addr: SocketAddr,
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
 
     /// Seconds of silence before the server pings a connection (the heartbeat); after as
     /// long again without an answer the connection is dropped. 0 turns the heartbeat off.
     #[arg(long, default_value_t = 30)]
     idle_secs: u64,
-
-    /// Another browser origin allowed to connect (repeatable), e.g. http://192.168.1.5:3001.
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
 }
 
 #[tokio::main]
@@ -37,12 +32,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     kit::init_tracing();
 
-    let listener = kit::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = args.serve.bind(kit::ports::HANDSHAKE).await?;
     let mut config = LabConfig::for_port(addr.port());
-    for origin in &args.allow_origin {
-        config.allowlist = config.allowlist.allow(origin)?;
-    }
+    config.allowlist = args.serve.allowlist(config.allowlist)?;
     config.settings.idle_after = (args.idle_secs > 0).then(|| Duration::from_secs(args.idle_secs));
 
     // The one line a learner needs, on stdout rather than in the log so that scripts (and

@@ -6,6 +6,7 @@
 //! - [`serve`]: run an `axum::Router` on a listener with `TCP_NODELAY` on every accepted
 //!   socket and graceful shutdown on Ctrl-C or SIGTERM ([`shutdown_signal`]).
 //! - [`init_tracing`]: logs through `tracing`, filtered by `RUST_LOG`.
+//! - [`cli`]: the `--addr` and `--allow-origin` flags every lab's server takes.
 //! - [`origin`]: the Origin allowlist that stops cross-site WebSocket hijacking with a 403
 //!   before the upgrade.
 //! - [`close`]: close codes, and the close frame tungstenite leaves to us after a protocol
@@ -18,6 +19,7 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod cli;
 pub mod close;
 pub mod origin;
 pub mod page;

@@ -8,7 +8,6 @@
 //!
 //! Chapter 8 ("Private messaging") walks through it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,18 +18,14 @@ use lab_private::Config;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on (127.0.0.1 keeps the lab on your machine).
-    #[arg(long, default_value = "127.0.0.1:3004")]
-    addr: SocketAddr,
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
 
     /// How long a token lives, in seconds; a connection is closed with 1008 when its token
     /// expires. Try 20 to watch it happen.
     #[arg(long, default_value_t = 300)]
     token_secs: u64,
-
-    /// Another browser origin allowed to connect (repeatable).
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
 }
 
 #[tokio::main]
@@ -38,13 +33,10 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     kit::init_tracing();
 
-    let listener = kit::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = args.serve.bind(kit::ports::PRIVATE).await?;
     let mut config = Config::for_port(addr.port());
     config.token_ttl = Duration::from_secs(args.token_secs);
-    for origin in &args.allow_origin {
-        config.gateway.allowlist = config.gateway.allowlist.allow(origin)?;
-    }
+    config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
     tracing::info!(%addr, "private lab: open http://{addr}/ (Ctrl-C to stop)");
     let (app, _state) = lab_private::lab(config);
     kit::serve(listener, app, kit::shutdown_signal()).await?;

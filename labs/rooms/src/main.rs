@@ -7,7 +7,6 @@
 //!
 //! Chapter 7 ("Rooms") walks through it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -17,9 +16,9 @@ use lab_rooms::{RoomRegistry, RoomsConfig};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on (127.0.0.1 keeps the lab on your machine).
-    #[arg(long, default_value = "127.0.0.1:3003")]
-    addr: SocketAddr,
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
 
     /// Seconds an empty room stays Inactive before it is Deleted (0: at once).
     #[arg(long, default_value_t = 30)]
@@ -32,10 +31,6 @@ struct Args {
     /// Members one room may hold.
     #[arg(long, default_value_t = 1_000)]
     members_per_room: usize,
-
-    /// Another browser origin allowed to connect (repeatable).
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
 }
 
 #[tokio::main]
@@ -43,12 +38,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     kit::init_tracing();
 
-    let listener = kit::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
+    let (listener, addr) = args.serve.bind(kit::ports::ROOMS).await?;
     let mut config = RoomsConfig::for_port(addr.port());
-    for origin in &args.allow_origin {
-        config.gateway.allowlist = config.gateway.allowlist.allow(origin)?;
-    }
+    config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
     config.limits.grace = Duration::from_secs(args.grace_secs);
     config.limits.rooms_per_connection = args.rooms_per_connection;
     config.limits.members_per_room = args.members_per_room;
