@@ -152,14 +152,30 @@ fn help_lists_the_flags() {
     }
 }
 
-/// The real binary: builds the book, prints the URL on stdout, serves it, and exits
-/// cleanly on SIGTERM.
+/// The real binary: builds the book, prints the URL on stdout, serves it, exits cleanly on
+/// SIGTERM; run again with `--no-build`, it serves that build untouched.
 #[tokio::test]
 async fn the_binary_builds_serves_and_stops_on_sigterm() {
     let out = tempfile::tempdir().unwrap();
+    let (child, url) = launch(&["--port", "0", "--out"], out.path()).await;
+    let index = get(&url).await;
+    assert_eq!(index.status(), 200);
+    assert!(out.path().join("index.html").is_file());
+    stop_with_sigterm(child).await;
+
+    // `--no-build` serves that build as it is, without building again.
+    std::fs::write(out.path().join("marker.html"), "left by the test").unwrap();
+    let (child, url) = launch(&["--no-build", "--port", "0", "--out"], out.path()).await;
+    let marker = get(&format!("{url}marker.html")).await;
+    assert_eq!(marker.text().await.unwrap(), "left by the test");
+    stop_with_sigterm(child).await;
+}
+
+/// Starts the launcher with `args` then `dir`; returns it and the URL it printed.
+async fn launch(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_course"))
-        .args(["--port", "0", "--out"])
-        .arg(out.path())
+        .args(args)
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -176,11 +192,11 @@ async fn the_binary_builds_serves_and_stops_on_sigterm() {
         .find(|word| word.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_string();
+    (child, url)
+}
 
-    let index = get(&url).await;
-    assert_eq!(index.status(), 200);
-    assert!(out.path().join("index.html").is_file());
-
+/// Sends SIGTERM and checks the launcher exits with success.
+async fn stop_with_sigterm(mut child: tokio::process::Child) {
     let pid = child.id().expect("running") as i32;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
