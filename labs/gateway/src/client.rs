@@ -135,3 +135,71 @@ impl Client {
         self.ws
     }
 }
+
+// ANCHOR: repl
+/// The loop both command-line clients (`gateway-client`, `rooms-client`) run: every line
+/// typed becomes a request with a fresh id (from `first_id`); everything that arrives is
+/// printed, as `show` words it (`None` hides it). At the end of the input it waits for the
+/// answers still due, then for `linger` more (events may travel apart from answers), then
+/// closes with 1000.
+pub async fn repl<E: Into<String>>(
+    mut client: Client,
+    first_id: u64,
+    linger: std::time::Duration,
+    parse: impl Fn(&str) -> anyhow::Result<(E, Value)>,
+    show: impl Fn(&Envelope) -> Option<String>,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut next_id = first_id;
+    let mut unanswered = std::collections::BTreeSet::new();
+    let mut input_open = true;
+    let print = |envelope: &Envelope| {
+        if let Some(text) = show(envelope) {
+            println!("{text}");
+        }
+    };
+    loop {
+        if !input_open && unanswered.is_empty() {
+            while let Ok(Ok(envelope)) = tokio::time::timeout(linger, client.next()).await {
+                print(&envelope);
+            }
+            client.close(1000).await?;
+            return Ok(());
+        }
+        tokio::select! {
+            line = lines.next_line(), if input_open => {
+                let Some(line) = line? else {
+                    input_open = false;
+                    continue;
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match parse(line.trim()) {
+                    Ok((event, data)) => {
+                        client.send(&Envelope::new(event, Some(next_id), data)).await?;
+                        unanswered.insert(next_id);
+                        next_id += 1;
+                    }
+                    Err(err) => eprintln!("{err:#}"),
+                }
+            }
+            received = client.next() => match received {
+                Ok(envelope) => {
+                    if let Some(id) = envelope.id {
+                        unanswered.remove(&id);
+                    }
+                    print(&envelope);
+                }
+                Err(ClientError::Closed(why)) => {
+                    println!("closed by the server: {why:?}");
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            },
+        }
+    }
+}
+// ANCHOR_END: repl

@@ -11,10 +11,10 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use lab_gateway::Envelope;
-use lab_gateway::client::{Client, ClientError};
+use std::time::Duration;
+
+use lab_gateway::client::{Client, ClientError, repl};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Talk to a gateway from the terminal.
 #[derive(Debug, Parser)]
@@ -90,46 +90,8 @@ async fn main() -> anyhow::Result<()> {
     // Interactive: every line is a request with a fresh id; everything received is printed.
     // At the end of the input, wait for the answers still due, then close.
     eprintln!("connected to {url}; type `<event> [json]`, e.g. echo {{\"text\": \"hi\"}}");
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut next_id = 1;
-    let mut unanswered = std::collections::BTreeSet::new();
-    let mut input_open = true;
-    loop {
-        if !input_open && unanswered.is_empty() {
-            client.close(1000).await?;
-            return Ok(());
-        }
-        tokio::select! {
-            line = lines.next_line(), if input_open => {
-                let Some(line) = line? else {
-                    input_open = false;
-                    continue;
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match parse_line(&line) {
-                    Ok((event, data)) => {
-                        client.send(&Envelope::new(event, Some(next_id), data)).await?;
-                        unanswered.insert(next_id);
-                        next_id += 1;
-                    }
-                    Err(err) => eprintln!("{err:#}"),
-                }
-            }
-            received = client.next() => match received {
-                Ok(envelope) => {
-                    if let Some(id) = envelope.id {
-                        unanswered.remove(&id);
-                    }
-                    println!("{}", envelope.to_json());
-                }
-                Err(ClientError::Closed(why)) => {
-                    println!("closed by the server: {why:?}");
-                    return Ok(());
-                }
-                Err(err) => return Err(err.into()),
-            },
-        }
-    }
+    repl(client, 1, Duration::ZERO, parse_line, |envelope| {
+        Some(envelope.to_json())
+    })
+    .await
 }

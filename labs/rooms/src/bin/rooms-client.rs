@@ -9,14 +9,11 @@
 //!
 //! Chapter 7 ("Rooms") uses it.
 
-use std::collections::BTreeSet;
-
 use anyhow::Context as _;
 use clap::Parser;
 use lab_gateway::Envelope;
-use lab_gateway::client::{Client, ClientError};
+use lab_gateway::client::{Client, repl};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// How long the client keeps listening after its input ends and its requests are answered.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(300);
@@ -102,55 +99,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let first = args.join.first().cloned();
 
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut next_id = 1_000;
-    let mut unanswered = BTreeSet::new();
-    let mut input_open = true;
-    loop {
-        if !input_open && unanswered.is_empty() {
-            // A room's events travel apart from the acks (through the room's channel), so
-            // the last ones may still be on their way: print what comes within a moment.
-            while let Ok(Ok(envelope)) = tokio::time::timeout(LINGER, client.next()).await {
-                println!("{}", describe(&envelope));
-            }
-            client.close(1000).await?;
-            return Ok(());
-        }
-        tokio::select! {
-            line = lines.next_line(), if input_open => {
-                let Some(line) = line? else {
-                    input_open = false;
-                    continue;
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match request_for(line.trim(), first.as_deref()) {
-                    Ok((event, data)) => {
-                        client.send(&Envelope::new(event, Some(next_id), data)).await?;
-                        unanswered.insert(next_id);
-                        next_id += 1;
-                    }
-                    Err(err) => eprintln!("{err:#}"),
-                }
-            }
-            received = client.next() => match received {
-                Ok(envelope) => {
-                    if let Some(id) = envelope.id {
-                        unanswered.remove(&id);
-                        // Acks of messages are noise in a chat; show the rest.
-                        if envelope.event == "ack" && envelope.data.get("delivered").is_some() {
-                            continue;
-                        }
-                    }
-                    println!("{}", describe(&envelope));
-                }
-                Err(ClientError::Closed(why)) => {
-                    println!("closed by the server: {why:?}");
-                    return Ok(());
-                }
-                Err(err) => return Err(err.into()),
-            },
-        }
-    }
+    // Acks of chat messages are noise in a chat; everything else is shown.
+    repl(
+        client,
+        1_000,
+        LINGER,
+        |line| request_for(line, first.as_deref()),
+        |envelope| {
+            let chat_ack = envelope.event == "ack" && envelope.data.get("delivered").is_some();
+            (!chat_ack).then(|| describe(envelope))
+        },
+    )
+    .await
 }
