@@ -117,6 +117,28 @@ async fn server_never_sees_plaintext() {
     }
 }
 
+/// Alice sends Bob one hand-made copy (`iv`, `ciphertext`) on `channel` under `seq`, as a
+/// malicious server or a replaying attacker would; returns what Bob's client makes of it.
+async fn forge(
+    alice: &mut lab_private::client::PrivateClient,
+    bob: &mut lab_private::client::PrivateClient,
+    channel: &str,
+    seq: u64,
+    iv: &str,
+    ciphertext: &str,
+) -> Incoming {
+    let copy = json!({ "to": "bob", "iv": iv, "ciphertext": ciphertext });
+    let forged = json!({ "channel": channel, "seq": seq, "copies": [copy] });
+    within("send the forged copy", alice.request("send", forged))
+        .await
+        .unwrap()
+        .unwrap();
+    within("receive", bob.next_incoming())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A copy whose ciphertext was changed on the way, and a copy delivered a second time,
 /// are refused by the recipient with a visible error; the next good one still opens.
 #[tokio::test]
@@ -140,16 +162,15 @@ async fn tampered_and_replayed_are_refused() {
 
     // Replayed: the stored copy, sent again as it was (same seq, nonce, ciphertext).
     let stored = state.stored().pop().unwrap();
-    let copy = json!({ "to": "bob", "iv": stored.iv, "ciphertext": stored.ciphertext });
-    let replay = json!({ "channel": dm, "seq": stored.seq, "copies": [copy] });
-    within("replay", alice.request("send", replay))
-        .await
-        .unwrap()
-        .unwrap();
-    let refused = within("receive", bob.next_incoming())
-        .await
-        .unwrap()
-        .unwrap();
+    let refused = forge(
+        &mut alice,
+        &mut bob,
+        &dm,
+        stored.seq,
+        &stored.iv,
+        &stored.ciphertext,
+    )
+    .await;
     assert_eq!(
         refused,
         Incoming::Refused {
@@ -173,16 +194,15 @@ async fn tampered_and_replayed_are_refused() {
     // Tampered: one bit of the ciphertext flipped, under a fresh sequence number.
     let mut bytes = B64.decode(&stored.ciphertext).unwrap();
     bytes[0] ^= 0x01;
-    let copy = json!({ "to": "bob", "iv": stored.iv, "ciphertext": B64.encode(bytes) });
-    let tampered = json!({ "channel": dm, "seq": 99, "copies": [copy] });
-    within("tamper", alice.request("send", tampered))
-        .await
-        .unwrap()
-        .unwrap();
-    let refused = within("receive", bob.next_incoming())
-        .await
-        .unwrap()
-        .unwrap();
+    let refused = forge(
+        &mut alice,
+        &mut bob,
+        &dm,
+        99,
+        &stored.iv,
+        &B64.encode(bytes),
+    )
+    .await;
     assert!(
         matches!(
             refused,
@@ -195,16 +215,15 @@ async fn tampered_and_replayed_are_refused() {
     );
 
     // Moved: the good ciphertext under another sequence number fails too (the AAD).
-    let copy = json!({ "to": "bob", "iv": stored.iv, "ciphertext": stored.ciphertext });
-    let moved = json!({ "channel": dm, "seq": 100, "copies": [copy] });
-    within("move", alice.request("send", moved))
-        .await
-        .unwrap()
-        .unwrap();
-    let refused = within("receive", bob.next_incoming())
-        .await
-        .unwrap()
-        .unwrap();
+    let refused = forge(
+        &mut alice,
+        &mut bob,
+        &dm,
+        100,
+        &stored.iv,
+        &stored.ciphertext,
+    )
+    .await;
     assert!(
         matches!(
             refused,
