@@ -16,6 +16,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use protos::bench::v1::bench_client::BenchClient;
+use protos::bench::v1::bench_json_client::BenchJsonClient;
 use protos::bench::v1::{EchoReply, EchoRequest};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt as _;
@@ -62,9 +63,9 @@ pub enum ClientError {
     /// The server closed the connection or stream before replying.
     #[error("the server closed the connection before replying")]
     Closed,
-    /// gRPC is measured with protobuf only: its JSON codec is not part of the harness.
-    #[error("gRPC with JSON encoding is not measured (tonic speaks protobuf)")]
-    Unsupported,
+    /// The workload needs the server's process id (a server in a child process).
+    #[error("the server's process id is unknown (is the server a child process?)")]
+    NoServerPid,
 }
 
 /// One HTTP connection driven by hand with hyper.
@@ -93,8 +94,10 @@ enum Inner {
         /// `http://127.0.0.1:<port>/echo`.
         uri: hyper::Uri,
     },
-    /// gRPC unary calls on one channel (one HTTP/2 connection).
+    /// gRPC unary calls on one channel (one HTTP/2 connection), protobuf messages.
     GrpcUnary(BenchClient<Channel>),
+    /// The same with JSON messages (the `BenchJson` service, see `protos::json`).
+    GrpcUnaryJson(BenchJsonClient<Channel>),
     /// One gRPC bidirectional stream.
     GrpcStream {
         /// Feeds requests into the stream.
@@ -194,22 +197,32 @@ impl Connection {
                 }
             }
             Transport::GrpcUnary | Transport::GrpcStream => {
-                if encoding != Encoding::Proto {
-                    return Err(ClientError::Unsupported);
-                }
                 let channel = grpc_channel(addrs.grpc, nodelay, &counters).await?;
-                let mut client = BenchClient::new(channel)
+                // The same rpcs, with the protobuf codec (`Bench`) or the JSON one
+                // (`BenchJson`).
+                let mut proto = BenchClient::new(channel.clone())
                     .max_decoding_message_size(MAX_FRAME)
                     .max_encoding_message_size(MAX_FRAME);
-                if transport == Transport::GrpcUnary {
-                    Inner::GrpcUnary(client)
-                } else {
-                    // A channel of one: the loop sends a request only after the previous
-                    // reply, so there is never more than one waiting.
-                    let (requests, mut rx) = mpsc::channel::<EchoRequest>(1);
-                    let outbound = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-                    let replies = client.echo_stream(outbound).await?.into_inner();
-                    Inner::GrpcStream { requests, replies }
+                let mut json = BenchJsonClient::new(channel)
+                    .max_decoding_message_size(MAX_FRAME)
+                    .max_encoding_message_size(MAX_FRAME);
+                match (transport, encoding) {
+                    (Transport::GrpcUnary, Encoding::Proto) => Inner::GrpcUnary(proto),
+                    (Transport::GrpcUnary, Encoding::Json) => Inner::GrpcUnaryJson(json),
+                    _ => {
+                        // A channel of one: the loop sends a request only after the previous
+                        // reply, so there is never more than one waiting.
+                        let (requests, mut rx) = mpsc::channel::<EchoRequest>(1);
+                        let outbound = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                        let replies = match encoding {
+                            Encoding::Proto => proto.echo_stream(outbound).await?,
+                            Encoding::Json => json.echo_stream(outbound).await?,
+                        };
+                        Inner::GrpcStream {
+                            requests,
+                            replies: replies.into_inner(),
+                        }
+                    }
                 }
             }
         };
@@ -278,6 +291,7 @@ impl Connection {
                 Ok(wire::decode_reply(encoding, &body)?)
             }
             Inner::GrpcUnary(client) => Ok(client.echo(request.clone()).await?.into_inner()),
+            Inner::GrpcUnaryJson(client) => Ok(client.echo(request.clone()).await?.into_inner()),
             Inner::GrpcStream { requests, replies } => {
                 requests
                     .send(request.clone())

@@ -79,7 +79,7 @@ struct RunArgs {
     /// Payload sizes, comma-separated.
     #[arg(long, value_name = "LIST", value_parser = parse_sizes)]
     sizes: Option<::std::vec::Vec<usize>>,
-    /// Encodings, comma-separated: proto, json (gRPC is measured with proto only).
+    /// Encodings, comma-separated: proto, json (applied to every transport, gRPC included).
     #[arg(long, value_name = "LIST", value_parser = parse_encodings)]
     encodings: Option<::std::vec::Vec<Encoding>>,
     /// Closed-loop concurrencies (connections), comma-separated.

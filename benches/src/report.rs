@@ -184,15 +184,6 @@ fn echo_tables(results: &RunResults) -> Vec<(String, Table)> {
 
 fn echo_row(cell: &EchoCell) -> Vec<String> {
     let m = &cell.median;
-    if let Some(reason) = &cell.skipped {
-        let mut row = vec![
-            fmt_size(cell.spec.size),
-            cell.spec.transport.label().to_string(),
-        ];
-        row.push(format!("skipped: {reason}"));
-        row.resize(14, String::new());
-        return row;
-    }
     let r = cell.vs_tcp.unwrap_or_default();
     vec![
         fmt_size(cell.spec.size),
@@ -364,7 +355,7 @@ pub fn echo_csv(results: &RunResults) -> String {
          p50_us,p90_us,p99_us,p999_us,max_us,mean_us,throughput,throughput_min,throughput_max,\
          p50_min_us,p50_max_us,ok,errors,bytes_out_per_msg,bytes_in_per_msg,\
          server_cpu_us_per_msg,client_cpu_us_per_msg,\
-         p50_vs_tcp,p99_vs_tcp,p999_vs_tcp,throughput_vs_tcp,bytes_vs_tcp,server_cpu_vs_tcp,skipped\n",
+         p50_vs_tcp,p99_vs_tcp,p999_vs_tcp,throughput_vs_tcp,bytes_vs_tcp,server_cpu_vs_tcp\n",
     );
     let opt = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
     for c in &results.echo {
@@ -376,7 +367,7 @@ pub fn echo_csv(results: &RunResults) -> String {
         let r = c.vs_tcp;
         let _ = writeln!(
             out,
-            "{mode},{conns},{rate},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1},{:.1},{:.1},{:.3},{:.3},{},{},{:.1},{:.1},{},{},{},{},{},{},{},{},{}",
+            "{mode},{conns},{rate},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.1},{:.1},{:.1},{:.3},{:.3},{},{},{:.1},{:.1},{},{},{},{},{},{},{},{}",
             c.spec.encoding,
             c.spec.size,
             c.spec.transport,
@@ -403,7 +394,6 @@ pub fn echo_csv(results: &RunResults) -> String {
             opt(r.map(|r| r.throughput)),
             opt(r.map(|r| r.bytes_per_msg)),
             opt(r.and_then(|r| r.server_cpu)),
-            c.skipped.as_deref().unwrap_or_default().replace(',', ";"),
         );
     }
     out

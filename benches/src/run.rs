@@ -15,7 +15,6 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::child::ChildServer;
-use crate::client::ClientError;
 use crate::config::{ConfigError, EchoSpec, LoadMode};
 use crate::load::{self, EchoFigures, LoadError, Target};
 use crate::server::{self, RunningServer, ServerOptions};
@@ -231,8 +230,6 @@ pub struct EchoCell {
     pub throughput_spread: (f64, f64),
     /// The first error seen, if any.
     pub first_error: Option<String>,
-    /// Why the cell was not measured, if it was skipped.
-    pub skipped: Option<String>,
     /// The median figures as ratios to raw TCP's (absent when TCP was not in the run).
     pub vs_tcp: Option<Ratios>,
 }
@@ -307,7 +304,6 @@ pub async fn run(
     let specs = config.echo_specs();
     let mut reps: Vec<Vec<EchoFigures>> = vec![Vec::new(); specs.len()];
     let mut errors: Vec<Option<String>> = vec![None; specs.len()];
-    let mut skipped: Vec<Option<String>> = vec![None; specs.len()];
     for rep in 0..config.repetitions {
         for (i, spec) in specs.iter().enumerate() {
             progress.set_message(format!(
@@ -319,21 +315,11 @@ pub async fn run(
                 rep + 1,
                 config.repetitions
             ));
-            if skipped[i].is_none() {
-                match load::measure_echo(spec, &target).await {
-                    Ok(m) => {
-                        if errors[i].is_none() {
-                            errors[i] = m.first_error.clone();
-                        }
-                        reps[i].push(m.figures());
-                    }
-                    Err(LoadError::Connect {
-                        source: ClientError::Unsupported,
-                        ..
-                    }) => skipped[i] = Some(ClientError::Unsupported.to_string()),
-                    Err(err) => return Err(err.into()),
-                }
+            let m = load::measure_echo(spec, &target).await?;
+            if errors[i].is_none() {
+                errors[i] = m.first_error.clone();
             }
+            reps[i].push(m.figures());
             progress.inc(1);
         }
     }
@@ -341,8 +327,7 @@ pub async fn run(
         .iter()
         .zip(reps)
         .zip(errors)
-        .zip(skipped)
-        .map(|(((spec, reps), first_error), skipped)| summarize(*spec, reps, first_error, skipped))
+        .map(|((spec, reps), first_error)| summarize(*spec, reps, first_error))
         .collect();
     add_ratios(&mut echo);
 
@@ -420,12 +405,7 @@ pub async fn run(
 }
 
 /// Medians and spreads of one cell's repetitions.
-fn summarize(
-    spec: EchoSpec,
-    reps: Vec<EchoFigures>,
-    first_error: Option<String>,
-    skipped: Option<String>,
-) -> EchoCell {
+fn summarize(spec: EchoSpec, reps: Vec<EchoFigures>, first_error: Option<String>) -> EchoCell {
     let med = |f: fn(&EchoFigures) -> f64| stats::median(reps.iter().map(f)).unwrap_or(0.0);
     let med_opt = |f: fn(&EchoFigures) -> Option<f64>| stats::median(reps.iter().filter_map(f));
     let median = EchoFigures {
@@ -452,7 +432,6 @@ fn summarize(
         repetitions: reps,
         median,
         first_error,
-        skipped,
         vs_tcp: None,
     }
 }
@@ -466,10 +445,10 @@ fn ratio(value: f64, floor: f64) -> f64 {
 fn add_ratios(cells: &mut [EchoCell]) {
     let floors: Vec<(EchoSpec, EchoFigures)> = cells
         .iter()
-        .filter(|c| c.spec.transport == Transport::Tcp && c.skipped.is_none())
+        .filter(|c| c.spec.transport == Transport::Tcp)
         .map(|c| (c.spec, c.median))
         .collect();
-    for cell in cells.iter_mut().filter(|c| c.skipped.is_none()) {
+    for cell in cells.iter_mut() {
         let Some((_, tcp)) = floors.iter().find(|(s, _)| {
             s.size == cell.spec.size && s.encoding == cell.spec.encoding && s.mode == cell.spec.mode
         }) else {

@@ -8,12 +8,10 @@
 
 use std::io;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Buf, Bytes, BytesMut};
 use prost::Message as _;
 use protos::bench::v1::{EchoReply, EchoRequest};
-use serde::{Deserialize, Serialize};
+use protos::json::{self, JsonMessage as _};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -69,19 +67,11 @@ pub enum ReplyError {
     WrongBytes,
 }
 
-/// The JSON shape of both echo messages: `{"seq":7,"payload":"<base64>"}`. JSON has no bytes
-/// type; base64 is what a REST API would use, and its 4/3 size is part of JSON's cost.
-#[derive(Serialize, Deserialize)]
-struct JsonEcho {
-    seq: u64,
-    payload: String,
-}
-
 /// Encodes a request (client side).
 pub fn encode_request(encoding: Encoding, request: &EchoRequest) -> Bytes {
     match encoding {
         Encoding::Proto => request.encode_to_vec().into(),
-        Encoding::Json => json_encode(request.seq, &request.payload),
+        Encoding::Json => json::to_json(request),
     }
 }
 
@@ -91,7 +81,7 @@ pub fn decode_request(encoding: Encoding, bytes: &[u8]) -> Result<EchoRequest, W
         Encoding::Proto => {
             EchoRequest::decode(bytes).map_err(|err| WireError::Decode(err.to_string()))
         }
-        Encoding::Json => json_decode(bytes).map(|(seq, payload)| EchoRequest { seq, payload }),
+        Encoding::Json => EchoRequest::from_json(bytes).map_err(WireError::Decode),
     }
 }
 
@@ -99,7 +89,7 @@ pub fn decode_request(encoding: Encoding, bytes: &[u8]) -> Result<EchoRequest, W
 pub fn encode_reply(encoding: Encoding, reply: &EchoReply) -> Bytes {
     match encoding {
         Encoding::Proto => reply.encode_to_vec().into(),
-        Encoding::Json => json_encode(reply.seq, &reply.payload),
+        Encoding::Json => json::to_json(reply),
     }
 }
 
@@ -109,7 +99,7 @@ pub fn decode_reply(encoding: Encoding, bytes: &[u8]) -> Result<EchoReply, WireE
         Encoding::Proto => {
             EchoReply::decode(bytes).map_err(|err| WireError::Decode(err.to_string()))
         }
-        Encoding::Json => json_decode(bytes).map(|(seq, payload)| EchoReply { seq, payload }),
+        Encoding::Json => EchoReply::from_json(bytes).map_err(WireError::Decode),
     }
 }
 
@@ -124,26 +114,6 @@ pub fn echo(encoding: Encoding, request: &[u8]) -> Result<Bytes, WireError> {
             payload: request.payload,
         },
     ))
-}
-
-fn json_encode(seq: u64, payload: &[u8]) -> Bytes {
-    let message = JsonEcho {
-        seq,
-        payload: BASE64.encode(payload),
-    };
-    // Invariant: a struct of a number and a string always serializes.
-    serde_json::to_vec(&message)
-        .expect("a JSON echo message always serializes")
-        .into()
-}
-
-fn json_decode(bytes: &[u8]) -> Result<(u64, Bytes), WireError> {
-    let message: JsonEcho =
-        serde_json::from_slice(bytes).map_err(|err| WireError::Decode(err.to_string()))?;
-    let payload = BASE64
-        .decode(message.payload)
-        .map_err(|err| WireError::Decode(format!("payload is not base64: {err}")))?;
-    Ok((message.seq, payload.into()))
 }
 
 /// The payload of `size` bytes used for every request of a run: pseudo-random (so no layer

@@ -176,7 +176,7 @@ pub async fn measure_idle_memory(
     target: &Target,
     count: usize,
 ) -> Result<MemoryFigures, ClientError> {
-    let pid = target.server_pid.ok_or(ClientError::Unsupported)?;
+    let pid = target.server_pid.ok_or(ClientError::NoServerPid)?;
     let rss = || {
         procstat::rss_bytes(pid)
             .ok_or_else(|| ClientError::Io(std::io::Error::other("cannot read the server's VmRSS")))

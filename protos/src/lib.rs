@@ -5,6 +5,8 @@
 //! - [`bench::v1::SubscribeRequest`] / [`bench::v1::Update`]: the server-push workload.
 //! - `bench::v1::bench_server` and `bench::v1::bench_client`: the gRPC service, with one rpc
 //!   of each streaming kind the harness compares (unary, server streaming, bidirectional).
+//! - `bench::v1::bench_json_server` and `bench::v1::bench_json_client`: the echo rpcs again
+//!   with JSON messages ([`json`]), so that the encoding axis applies to gRPC too.
 //!
 //! Chapter 11 of the book explains how the harness uses them.
 
@@ -14,8 +16,11 @@ pub mod bench {
     /// Version 1 of the harness protocol.
     pub mod v1 {
         tonic::include_proto!("bench.v1");
+        tonic::include_proto!("bench.v1.BenchJson");
     }
 }
+
+pub mod json;
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,15 @@
 //! workload as server streaming.
 //!
 //! tonic decodes each request and encodes each reply with prost, which is the same work the
-//! other servers do by hand in [`crate::wire::echo`].
+//! other servers do by hand in [`crate::wire::echo`]. The echo rpcs are served twice on the
+//! same port: `bench.v1.Bench` with protobuf messages and `bench.v1.BenchJson` with JSON ones
+//! (`protos::json`), the same messages every other transport carries in each encoding.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt as _};
+use protos::bench::v1::bench_json_server::{BenchJson, BenchJsonServer};
 use protos::bench::v1::bench_server::{Bench, BenchServer};
 use protos::bench::v1::{EchoReply, EchoRequest, SubscribeRequest, Update};
 use tokio::net::TcpListener;
@@ -31,12 +34,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 #[tonic::async_trait]
 impl Bench for BenchService {
     async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
-        self.state.stall.gate().await;
-        let request = request.into_inner();
-        Ok(Response::new(EchoReply {
-            seq: request.seq,
-            payload: request.payload,
-        }))
+        self.echo_one(request).await
     }
 
     type SubscribeStream = BoxStream<Update>;
@@ -63,6 +61,43 @@ impl Bench for BenchService {
         &self,
         request: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<Self::EchoStreamStream>, Status> {
+        Ok(self.echo_many(request))
+    }
+}
+
+/// The JSON service: the same two echo rpcs, the codec does the rest.
+#[tonic::async_trait]
+impl BenchJson for BenchService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        self.echo_one(request).await
+    }
+
+    type EchoStreamStream = BoxStream<EchoReply>;
+
+    async fn echo_stream(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<Self::EchoStreamStream>, Status> {
+        Ok(self.echo_many(request))
+    }
+}
+
+impl BenchService {
+    /// A unary echo, in either encoding: the codec has decoded the request already.
+    async fn echo_one(&self, request: Request<EchoRequest>) -> Result<Response<EchoReply>, Status> {
+        self.state.stall.gate().await;
+        let request = request.into_inner();
+        Ok(Response::new(EchoReply {
+            seq: request.seq,
+            payload: request.payload,
+        }))
+    }
+
+    /// A bidirectional echo stream, in either encoding.
+    fn echo_many(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Response<BoxStream<EchoReply>> {
         let inbound = request.into_inner();
         let state = self.state.clone();
         // One reply per request, in order, without a task or channel in between: the reply
@@ -86,21 +121,26 @@ impl Bench for BenchService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(replies)))
+        Response::new(Box::pin(replies))
     }
 }
 
 /// Serves the gRPC service on `listener` with `TCP_NODELAY` set (or not) on every socket.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
     let nodelay = state.options.nodelay;
-    let service = BenchServer::new(BenchService { state })
-        // tonic refuses messages over 4 MiB by default; the 1 MiB payload in JSON and the
-        // 4 MiB limit of the harness need more.
+    let service = BenchService { state };
+    // tonic refuses messages over 4 MiB by default; the 1 MiB payload in JSON and the
+    // 4 MiB limit of the harness need more.
+    let proto = BenchServer::new(service.clone())
+        .max_decoding_message_size(MAX_FRAME)
+        .max_encoding_message_size(MAX_FRAME);
+    let json = BenchJsonServer::new(service)
         .max_decoding_message_size(MAX_FRAME)
         .max_encoding_message_size(MAX_FRAME);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(nodelay));
     if let Err(err) = tonic::transport::Server::builder()
-        .add_service(service)
+        .add_service(proto)
+        .add_service(json)
         .serve_with_incoming(incoming)
         .await
     {
