@@ -11,6 +11,7 @@
 //! the time it was sent; each member records now − then on arrival (one machine, one
 //! clock). Chapter 7 ("Rooms") reports a run.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,10 +21,12 @@ use clap::{Parser, Subcommand};
 use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use lab_rooms::{RoomRegistry, RoomsConfig};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// A room of N members receiving R messages per second: delivery latency and memory.
 #[derive(Debug, Parser)]
@@ -58,6 +61,14 @@ enum Serve {
 
 /// The room every member joins.
 const ROOM: &str = "bench";
+
+/// The members' WebSocket settings: a 4 KiB read buffer instead of tungstenite's 128 KiB.
+/// tungstenite zeroes the free part of its read buffer before every `read` system call, so
+/// with the default each message cost a member a 128 KiB `memset`: the clients, which share
+/// the machine's cores with the server, would be measured more than the server.
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4 * 1024)
+}
 
 /// How many members connect at the same time while the room fills up.
 const CONNECT_BATCH: usize = 50;
@@ -123,41 +134,51 @@ async fn member(
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<(Histogram<u64>, u64, u64)> {
     let url = format!("ws://{addr}/ws?name=m{index}");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false).await?;
     let _ = ready.send(()).await;
     // Idle until every member is connected and the server's memory has been read.
     go.wait_for(|go| *go).await?;
     let join = json!({ "event": "join", "data": { "room": ROOM }, "id": 1 });
     ws.send(Message::text(join.to_string())).await?;
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    // Latencies go into a plain vector, merged into one histogram at the end: a thousand
+    // histograms with a 60 s range would not fit in the CPU's caches, and the members share
+    // the machine's cores with the server they measure.
+    let mut latencies = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     let (mut received, mut missed) = (0u64, 0u64);
     let mut joined = false;
+    let give_up = tokio::time::sleep_until(deadline);
+    tokio::pin!(give_up);
     // Until the last message (numbered expected − 1) arrives: a member that lagged still
     // gets the newest messages, so the last one always comes, or the deadline passes.
     loop {
-        let next = tokio::time::timeout_at(deadline, ws.next()).await;
-        let Ok(Some(Ok(Message::Text(text)))) = next else {
+        let next = tokio::select! {
+            next = ws.next() => next,
+            () = &mut give_up => break,
+        };
+        let Some(Ok(Message::Text(text))) = next else {
             match next {
-                Ok(Some(Ok(_))) => continue,
-                Err(_) => break,
+                Some(Ok(_)) => continue,
                 _ => bail!("member {index}: the connection ended"),
             }
         };
-        let value: Value = serde_json::from_str(text.as_str())?;
-        match value["event"].as_str() {
-            Some("ack") if !joined => {
+        // Only the fields a member reads, borrowed from the frame: the benchmark measures
+        // the server, not how fast the clients build JSON trees.
+        let incoming: Incoming<'_> = serde_json::from_str(text.as_str())?;
+        match incoming.event.as_ref() {
+            "ack" if !joined => {
                 joined = true;
                 let _ = ready.send(()).await;
             }
-            Some("exception") => bail!("member {index}: {value}"),
-            Some("message") => {
-                let mut fields = value["data"]["text"].as_str().unwrap_or("").split(' ');
+            "exception" => bail!("member {index}: {}", text.as_str()),
+            "message" => {
+                let text = incoming.data.text.unwrap_or_default();
+                let mut fields = text.split(' ');
                 let (Some(seq), Some(sent)) = (fields.next(), fields.next()) else {
-                    bail!("member {index}: not a benchmark message: {value}");
+                    bail!("member {index}: not a benchmark message: {text}");
                 };
                 let (seq, sent): (u64, u64) = (seq.parse()?, sent.parse()?);
-                let micros = now_nanos().saturating_sub(sent) / 1000;
-                histogram.record(micros.max(1))?;
+                latencies.push((now_nanos().saturating_sub(sent) / 1000).max(1));
                 received += 1;
                 if seq + 1 == expected {
                     break;
@@ -165,11 +186,36 @@ async fn member(
             }
             // Counts every event the member fell behind on: chat messages, and presence
             // events if it lagged while the room filled up.
-            Some("missed") => missed += value["data"]["missed"].as_u64().unwrap_or(0),
+            "missed" => missed += incoming.data.missed.unwrap_or(0),
             _ => {}
         }
     }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for micros in latencies {
+        histogram.record(micros)?;
+    }
     Ok((histogram, received, missed))
+}
+
+/// The parts of an incoming envelope a member reads.
+#[derive(Debug, Deserialize)]
+struct Incoming<'a> {
+    /// `ack`, `message`, `missed`, `exception`, or a presence event.
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    /// The fields of `data` a member reads.
+    #[serde(default, borrow)]
+    data: IncomingData<'a>,
+}
+
+/// The fields of an event's `data` a member reads.
+#[derive(Debug, Default, Deserialize)]
+struct IncomingData<'a> {
+    /// A chat message's text: "<seq> <sent at, ns>".
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    /// How many events a `missed` event says were lost.
+    missed: Option<u64>,
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
