@@ -19,6 +19,11 @@
 //! 4. **batching**: updates at `--update-rate` per second published one broadcast each, then
 //!    coalesced every `--window-ms` into one broadcast, with the latency that costs.
 //!
+//! Beside the lab's two ways, the same measurements are made on **the floor**
+//! (`lab_broadcast::floor`): plain TCP subscribers and a server that writes each frame to
+//! every socket in one loop, no WebSocket, no JSON, no queues. What it costs is what one
+//! `write` per subscriber costs in the kernel, the part no WebSocket server can remove.
+//!
 //! Release builds only give meaningful numbers. The machine's two cores are shared by the
 //! server, the clients, and whatever else runs: the numbers say what this machine did in
 //! this run, nothing more. Chapter 9 ("Broadcasting") shows a run and reads it.
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::SinkExt as _;
+use lab_broadcast::floor;
 use lab_broadcast::tools::{self, Behaviour};
 use lab_broadcast::{FanOut, LabConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -80,9 +86,17 @@ struct Args {
     #[arg(long, default_value_t = lab_broadcast::lab::READ_BUFFER_BYTES)]
     socket_buffer: usize,
 
+    /// Skip the raw-TCP floor.
+    #[arg(long)]
+    no_floor: bool,
+
     /// Internal: run the server with this fan-out way, print its address, serve.
     #[arg(long, value_enum, hide = true)]
     serve: Option<FanOut>,
+
+    /// Internal: run the floor server, print its address, serve.
+    #[arg(long, hide = true)]
+    serve_floor: bool,
 }
 
 /// Outgoing queue per connection in the benchmark's server: room for a whole burst, so
@@ -97,6 +111,12 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.serve_floor {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        // The parent reads this line to learn the port.
+        println!("listening {}", listener.local_addr()?);
+        return Ok(floor::serve(listener)?);
+    }
     match args.serve {
         Some(fanout) => runtime.block_on(serve(fanout, args.socket_buffer)),
         None => runtime.block_on(bench(args, limit)),
@@ -127,14 +147,22 @@ struct Server {
 
 impl Server {
     fn start(fanout: FanOut, socket_buffer: usize) -> anyhow::Result<Self> {
+        let way = match fanout {
+            FanOut::Naive => "naive",
+            FanOut::Scaling => "scaling",
+        };
+        let socket_buffer = socket_buffer.to_string();
+        Self::spawn(&["--serve", way, "--socket-buffer", &socket_buffer])
+    }
+
+    /// The floor server (`lab_broadcast::floor`); its `url` is `host:port`.
+    fn start_floor() -> anyhow::Result<Self> {
+        Self::spawn(&["--serve-floor"])
+    }
+
+    fn spawn(args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
-            .arg("--serve")
-            .arg(match fanout {
-                FanOut::Naive => "naive",
-                FanOut::Scaling => "scaling",
-            })
-            .arg("--socket-buffer")
-            .arg(socket_buffer.to_string())
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
@@ -145,10 +173,12 @@ impl Server {
         let Some(addr) = line.trim().strip_prefix("listening ") else {
             bail!("the server did not start: {line:?}");
         };
-        Ok(Self {
-            url: format!("ws://{addr}/ws"),
-            child,
-        })
+        let url = if args.contains(&"--serve-floor") {
+            addr.to_string()
+        } else {
+            format!("ws://{addr}/ws")
+        };
+        Ok(Self { url, child })
     }
 
     /// The server's resident memory in KiB.
@@ -173,7 +203,7 @@ impl Drop for Server {
 #[derive(Debug)]
 struct Row {
     subscribers: usize,
-    fanout: FanOut,
+    way: &'static str,
     idle_bytes_per_conn: u64,
     p50_ms: f64,
     p99_ms: f64,
@@ -193,7 +223,14 @@ async fn bench(args: Args, limit: u64) -> anyhow::Result<()> {
         args.socket_buffer
     );
     let mut rows = Vec::new();
+    let mut passes = Vec::new();
     for &n in &args.subscribers {
+        if !args.no_floor {
+            eprintln!("{n} subscribers, raw TCP floor...");
+            let (row, pass) = measure_floor(&args, n).await?;
+            rows.push(row);
+            passes.push((n, pass));
+        }
         for &fanout in &args.fanout {
             eprintln!("{n} subscribers, {fanout:?}...");
             rows.push(measure(&args, n, fanout).await?);
@@ -206,9 +243,9 @@ async fn bench(args: Args, limit: u64) -> anyhow::Result<()> {
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {:?} | {:.1} KiB | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} | {} |",
+            "| {} | {} | {:.1} KiB | {:.2} ms | {:.2} ms | {:.2} ms | {} | {:.0} | {} |",
             r.subscribers,
-            r.fanout,
+            r.way,
             r.idle_bytes_per_conn as f64 / 1024.0,
             r.p50_ms,
             r.p99_ms,
@@ -217,6 +254,25 @@ async fn bench(args: Args, limit: u64) -> anyhow::Result<()> {
             r.deliveries_per_s,
             r.burst_missing
         );
+    }
+    if !passes.is_empty() {
+        println!();
+        println!(
+            "The floor's server: one pass writing a {}-byte frame to every subscriber, one thread:",
+            floor::FRAME_LEN
+        );
+        println!();
+        println!("| subscribers | pass p50 | p99 | max | per write |");
+        println!("|---:|---:|---:|---:|---:|");
+        for (n, pass) in &passes {
+            println!(
+                "| {n} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} µs |",
+                pass.p50_ms,
+                pass.p99_ms,
+                pass.max_ms,
+                pass.p50_ms * 1000.0 / *n as f64
+            );
+        }
     }
     if args.batching_subscribers > 0 {
         let n = args.batching_subscribers;
@@ -352,7 +408,10 @@ async fn measure(args: &Args, n: usize, fanout: FanOut) -> anyhow::Result<Row> {
 
     Ok(Row {
         subscribers: n,
-        fanout,
+        way: match fanout {
+            FanOut::Naive => "Naive",
+            FanOut::Scaling => "Scaling",
+        },
         idle_bytes_per_conn,
         p50_ms: ms(tools::percentile(&latencies, 0.5)),
         p99_ms: ms(tools::percentile(&latencies, 0.99)),
@@ -362,3 +421,92 @@ async fn measure(args: &Args, n: usize, fanout: FanOut) -> anyhow::Result<Row> {
         burst_missing: burst_expected.saturating_sub(burst_received),
     })
 }
+
+/// How long the floor server took for one pass over every subscriber, in milliseconds.
+#[derive(Debug)]
+struct Passes {
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+// ANCHOR: measure_floor
+/// The same three measurements as [`measure`], on the floor (`lab_broadcast::floor`).
+async fn measure_floor(args: &Args, n: usize) -> anyhow::Result<(Row, Passes)> {
+    let server = Server::start_floor()?;
+    let addr: std::net::SocketAddr = server.url.parse()?;
+    let clock = Instant::now();
+    let before = server.rss_kib()?;
+
+    // 1. Idle memory.
+    let subscribers = floor::Subscribers::open(addr, n, clock).await?;
+    if !floor::wait_for_subscribers(addr, n, Duration::from_secs(30)).await? {
+        bail!("the floor server did not accept {n} subscribers within 30 s");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib()?;
+    let idle_bytes_per_conn = after.saturating_sub(before) * 1024 / n as u64;
+
+    // 2. Latency at a steady rate.
+    let mut publisher = floor::Publisher::connect(addr).await?;
+    let count = args.rate * args.seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / args.rate.max(1) as u32);
+    let mut passes = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        tick.tick().await;
+        let frame = floor::frame(i, clock.elapsed().as_micros() as u64);
+        passes.push(publisher.publish(&frame).await?.as_micros() as u64);
+    }
+    let expected = count * n as u64;
+    subscribers
+        .wait_for(expected, Duration::from_secs(30))
+        .await;
+    let received = subscribers.received();
+    let mut latencies = subscribers.finish().await;
+    latencies.sort_unstable();
+    passes.sort_unstable();
+    let ms = |us: u64| us as f64 / 1000.0;
+
+    // 3. Throughput in a burst, with fresh subscribers on a fresh server (the floor server
+    //    never forgets a subscriber, gone or not).
+    drop((publisher, server));
+    let server = Server::start_floor()?;
+    let addr: std::net::SocketAddr = server.url.parse()?;
+    let subscribers = floor::Subscribers::open(addr, n, clock).await?;
+    if !floor::wait_for_subscribers(addr, n, Duration::from_secs(30)).await? {
+        bail!("the floor server did not accept {n} subscribers within 30 s");
+    }
+    let mut publisher = floor::Publisher::connect(addr).await?;
+    let start = Instant::now();
+    for i in 0..args.burst {
+        publisher
+            .publish(&floor::frame(i, clock.elapsed().as_micros() as u64))
+            .await?;
+    }
+    let burst_expected = args.burst * n as u64;
+    subscribers
+        .wait_for(burst_expected, Duration::from_secs(60))
+        .await;
+    let elapsed = start.elapsed();
+    let burst_received = subscribers.received();
+    drop(subscribers.finish().await);
+
+    let row = Row {
+        subscribers: n,
+        way: "raw TCP floor",
+        idle_bytes_per_conn,
+        p50_ms: ms(tools::percentile(&latencies, 0.5)),
+        p99_ms: ms(tools::percentile(&latencies, 0.99)),
+        max_ms: ms(latencies.last().copied().unwrap_or(0)),
+        latency_missing: expected.saturating_sub(received),
+        deliveries_per_s: burst_received as f64 / elapsed.as_secs_f64(),
+        burst_missing: burst_expected.saturating_sub(burst_received),
+    };
+    let passes = Passes {
+        p50_ms: ms(tools::percentile(&passes, 0.5)),
+        p99_ms: ms(tools::percentile(&passes, 0.99)),
+        max_ms: ms(passes.last().copied().unwrap_or(0)),
+    };
+    Ok((row, passes))
+}
+// ANCHOR_END: measure_floor
