@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p bench -- run --preset quick     # about a minute
-//! cargo run --release -p bench -- run --preset full      # about half an hour
+//! cargo run --release -p bench -- run --preset full      # about 45 minutes
 //! cargo run --release -p bench -- run --transports tcp,ws --sizes 4k --rate 2000
 //! cargo run --release -p bench -- run --help
 //! ```
@@ -52,7 +52,7 @@ enum Preset {
     /// About a minute: every transport and payload size, one connection, protobuf, 3
     /// repetitions of 0.45 s; plus connection setup, server push and idle memory.
     Quick,
-    /// About half an hour: both encodings, closed loops at 1 and 16 connections, an open
+    /// About 45 minutes: both encodings, closed loops at 1 and 16 connections, an open
     /// loop at 1000 requests/s, 5 repetitions of 2 s.
     Full,
 }
