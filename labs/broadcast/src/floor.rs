@@ -203,14 +203,7 @@ impl Subscribers {
 
     /// Waits until `total` frames were received in all, or `deadline` passes.
     pub async fn wait_for(&self, total: u64, deadline: Duration) -> bool {
-        let give_up = Instant::now() + deadline;
-        while self.received() < total {
-            if Instant::now() > give_up {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        crate::tools::wait_for_count(&self.received, total, deadline).await
     }
 
     /// Stops every subscriber and returns every latency, in microseconds.

@@ -9,6 +9,7 @@
 //! the same process (the server runs in another), and the payload carries the publish time
 //! as microseconds since a shared [`Instant`].
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -232,14 +233,7 @@ impl Subscribers {
     /// Waits until `total` broadcasts were received in all, or `deadline` passes; `true`
     /// if they all came.
     pub async fn wait_for(&self, total: u64, deadline: Duration) -> bool {
-        let give_up = Instant::now() + deadline;
-        while self.received() < total {
-            if Instant::now() > give_up {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        wait_for_count(&self.received, total, deadline).await
     }
 
     /// Stops every subscriber and collects what they saw.
@@ -309,6 +303,20 @@ pub fn publish_batch(first: u64, stamps_us: &[u64]) -> String {
         "data": { "to": { "kind": "others" }, "payload": { "batch": batch } },
     })
     .to_string()
+}
+
+/// Waits until `counter` reaches `total`, or `deadline` passes; `true` if it did. Polls every
+/// 5 ms: the subscribers count what they receive, and the benchmark only needs to know when
+/// they are done.
+pub async fn wait_for_count(counter: &AtomicU64, total: u64, deadline: Duration) -> bool {
+    let give_up = Instant::now() + deadline;
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < total {
+        if Instant::now() > give_up {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
 }
 
 /// The value at quantile `q` (0 to 1) of sorted `values`.
