@@ -41,7 +41,7 @@ const METRICS: [Metric; 4] = [
     Metric {
         slug: "p50-vs-tcp",
         axis: "p50 latency ÷ raw TCP",
-        value: |c| c.vs_tcp.and_then(|r| positive(r.p50)),
+        value: |c| c.vs_tcp.and_then(|r| r.p50).and_then(positive),
     },
 ];
 

@@ -428,8 +428,11 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
     };
     println!("{}", report::terminal_tables(&report.results));
     println!(
-        "median of {} repetitions; latencies in µs; ×tcp = ratio to raw TCP in this run; {}",
-        report.config.repetitions, report.placement
+        "median of {} repetitions; latencies in µs; ×tcp = ratio to raw TCP in this run \
+         ({} without a raw-TCP figure); {}",
+        report.config.repetitions,
+        report::NO_RATIO,
+        report.placement
     );
     let errors: u64 = report.results.echo.iter().map(|c| c.median.errors).sum();
     if errors > 0 {

@@ -40,12 +40,15 @@ pub fn fmt_us(us: f64) -> String {
     }
 }
 
-/// Formats a ratio to raw TCP: `1.19×`.
-fn fmt_ratio(r: f64) -> String {
-    if r == 0.0 {
-        String::new()
-    } else {
-        format!("{r:.2}×")
+/// What a table shows where a figure has no raw-TCP baseline in the run: a dash, so an
+/// absent ratio cannot be mistaken for a measured one (an empty cell reads as "forgot").
+pub const NO_RATIO: &str = "—";
+
+/// Formats a ratio to raw TCP: `1.19×`, or [`NO_RATIO`] when there is none.
+fn fmt_ratio(r: Option<f64>) -> String {
+    match r {
+        Some(r) => format!("{r:.2}×"),
+        None => NO_RATIO.to_string(),
     }
 }
 
@@ -227,7 +230,7 @@ fn other_tables(results: &RunResults) -> Vec<(String, Table)> {
                 s.transport.label().into(),
                 String::new(),
                 fmt_us(f.latency.p50_us),
-                s.p50_vs_tcp.map(fmt_ratio).unwrap_or_default(),
+                fmt_ratio(s.p50_vs_tcp),
                 fmt_us(f.latency.p99_us),
                 fmt_us(f.latency.max_us),
                 fmt_rate(f.per_second),
@@ -333,8 +336,8 @@ pub fn markdown(report: &RunReport) -> String {
     let _ = writeln!(
         out,
         "- Each figure is the median of {} repetitions of {:.1} s (after {:.1} s of warm-up); \
-         latencies in microseconds; ×tcp is the ratio to raw TCP in the same run; \
-         bytes counted at the client's socket.",
+         latencies in microseconds; ×tcp is the ratio to raw TCP in the same run ({NO_RATIO} \
+         where raw TCP has no figure to compare with); bytes counted at the client's socket.",
         report.config.repetitions,
         report.config.duration.as_secs_f64(),
         report.config.warmup.as_secs_f64()
@@ -388,11 +391,11 @@ pub fn echo_csv(results: &RunResults) -> String {
             m.bytes_in_per_msg,
             opt(m.server_cpu_us_per_msg),
             opt(m.client_cpu_us_per_msg),
-            opt(r.map(|r| r.p50)),
-            opt(r.map(|r| r.p99)),
-            opt(r.map(|r| r.p999)),
-            opt(r.map(|r| r.throughput)),
-            opt(r.map(|r| r.bytes_per_msg)),
+            opt(r.and_then(|r| r.p50)),
+            opt(r.and_then(|r| r.p99)),
+            opt(r.and_then(|r| r.p999)),
+            opt(r.and_then(|r| r.throughput)),
+            opt(r.and_then(|r| r.bytes_per_msg)),
             opt(r.and_then(|r| r.server_cpu)),
         );
     }

@@ -195,22 +195,26 @@ impl LaunchedServer {
 }
 
 /// Figures as a ratio to raw TCP's in the same run, same size, encoding and mode.
+///
+/// Each ratio is `None` where there is nothing honest to divide: raw TCP measured nothing
+/// for that figure (every request failed, or the figure was not collected), or this
+/// transport did not. A zero in its place would read as "infinitely faster than TCP".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Ratios {
     /// p50 latency / raw TCP's.
-    pub p50: f64,
+    pub p50: Option<f64>,
     /// p90 latency / raw TCP's.
-    pub p90: f64,
+    pub p90: Option<f64>,
     /// p99 latency / raw TCP's.
-    pub p99: f64,
+    pub p99: Option<f64>,
     /// p99.9 latency / raw TCP's.
-    pub p999: f64,
+    pub p999: Option<f64>,
     /// Maximum latency / raw TCP's.
-    pub max: f64,
+    pub max: Option<f64>,
     /// Throughput / raw TCP's (below 1 is slower).
-    pub throughput: f64,
+    pub throughput: Option<f64>,
     /// Bytes on the wire per request and reply / raw TCP's.
-    pub bytes_per_msg: f64,
+    pub bytes_per_msg: Option<f64>,
     /// Server CPU per request / raw TCP's.
     pub server_cpu: Option<f64>,
 }
@@ -230,7 +234,8 @@ pub struct EchoCell {
     pub throughput_spread: (f64, f64),
     /// The first error seen, if any.
     pub first_error: Option<String>,
-    /// The median figures as ratios to raw TCP's (absent when TCP was not in the run).
+    /// The median figures as ratios to raw TCP's (absent when TCP was not in the run; each
+    /// ratio absent where raw TCP or this transport measured nothing).
     pub vs_tcp: Option<Ratios>,
 }
 
@@ -241,7 +246,7 @@ pub struct SetupResult {
     pub transport: Transport,
     /// Latency of connect + handshake + first echo.
     pub figures: TimingFigures,
-    /// The p50 as a ratio to raw TCP's.
+    /// The p50 as a ratio to raw TCP's (absent without a raw-TCP p50 in the run).
     pub p50_vs_tcp: Option<f64>,
     /// The first error seen.
     pub first_error: Option<String>,
@@ -344,13 +349,7 @@ pub async fn run(
             });
             progress.inc(1);
         }
-        let tcp_p50 = setup
-            .iter()
-            .find(|s| s.transport == Transport::Tcp)
-            .map(|s| s.figures.latency.p50_us);
-        for s in &mut setup {
-            s.p50_vs_tcp = tcp_p50.map(|tcp| ratio(s.figures.latency.p50_us, tcp));
-        }
+        add_setup_ratios(&mut setup);
     }
 
     let mut push = Vec::new();
@@ -436,13 +435,27 @@ fn summarize(spec: EchoSpec, reps: Vec<EchoFigures>, first_error: Option<String>
     }
 }
 
-/// `value / floor`, or 0 when the floor is 0 (nothing measured).
-fn ratio(value: f64, floor: f64) -> f64 {
-    if floor > 0.0 { value / floor } else { 0.0 }
+/// `value / floor`, or `None` when either is not a measured figure. Both come from
+/// measurements that report 0 for "nothing measured" (an empty histogram, no reply), so a 0
+/// on either side means there is no ratio, not a ratio of 0 or of infinity.
+fn ratio(value: f64, floor: f64) -> Option<f64> {
+    let measured = |x: f64| x.is_finite() && x > 0.0;
+    (measured(value) && measured(floor)).then(|| value / floor)
+}
+
+/// Fills `p50_vs_tcp` of every setup result from raw TCP's.
+pub fn add_setup_ratios(setup: &mut [SetupResult]) {
+    let tcp_p50 = setup
+        .iter()
+        .find(|s| s.transport == Transport::Tcp)
+        .map(|s| s.figures.latency.p50_us);
+    for s in setup {
+        s.p50_vs_tcp = tcp_p50.and_then(|tcp| ratio(s.figures.latency.p50_us, tcp));
+    }
 }
 
 /// Fills `vs_tcp` of every cell from the raw-TCP cell of the same size, encoding and mode.
-fn add_ratios(cells: &mut [EchoCell]) {
+pub fn add_ratios(cells: &mut [EchoCell]) {
     let floors: Vec<(EchoSpec, EchoFigures)> = cells
         .iter()
         .filter(|c| c.spec.transport == Transport::Tcp)
@@ -469,7 +482,7 @@ fn add_ratios(cells: &mut [EchoCell]) {
             server_cpu: m
                 .server_cpu_us_per_msg
                 .zip(tcp.server_cpu_us_per_msg)
-                .map(|(x, t)| ratio(x, t)),
+                .and_then(|(x, t)| ratio(x, t)),
         });
     }
 }
