@@ -82,7 +82,8 @@ pub enum HandshakeError {
     /// `Sec-WebSocket-Key` missing, or not 16 bytes in base64.
     #[error("Sec-WebSocket-Key must be 16 random bytes in base64")]
     BadKey,
-    /// A protocol version other than 13 (426, with `Sec-WebSocket-Version: 13`).
+    /// A protocol version other than 13 (426, with `Sec-WebSocket-Version: 13`, and the
+    /// `Upgrade: websocket` every 426 carries).
     #[error("unsupported Sec-WebSocket-Version {0:?}: this server speaks 13")]
     UnsupportedVersion(String),
     /// An Origin not on the allowlist (403).
@@ -147,7 +148,13 @@ impl HandshakeError {
             // RFC 9110: a 426 names the protocol to upgrade to, and `Upgrade` must be listed
             // in `Connection` (the raw server adds `close` to it).
             Self::NotAnUpgrade => vec![("Upgrade", "websocket"), ("Connection", "Upgrade")],
-            Self::UnsupportedVersion(_) => vec![("Sec-WebSocket-Version", "13")],
+            // RFC 6455 (4.2.2): say which version we speak. And since the status is 426, the
+            // two headers RFC 9110 requires of every 426 as well.
+            Self::UnsupportedVersion(_) => vec![
+                ("Sec-WebSocket-Version", "13"),
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+            ],
             _ => vec![],
         }
     }
