@@ -1,0 +1,107 @@
+//! The handshake lab with Node's `ws` as the client (scripts in `interop/node/`): the echo at
+//! every size with ws's default options, fragments, ping, and close codes both ways.
+//!
+//! ```text
+//! interop/install.sh && cargo test -p interop --test node
+//! ```
+
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{ECHO_SIZES, Handshake, SMALL_LIMIT, assert_echoes, close, lines_of, only};
+use interop::{Tool, run_json, sha256_hex};
+use serde_json::{Value, json};
+
+/// The Node client, or `None` (the test is skipped) where it is not installed.
+async fn node() -> Option<Tool> {
+    Tool::node().await.unwrap()
+}
+
+/// Runs `script` with `args`, returning its result lines.
+async fn script(node: &Tool, script: &str, args: &[&str]) -> Vec<Value> {
+    let mut command = node.script(script);
+    command.args(args);
+    run_json(command).await.unwrap()
+}
+
+/// Text and binary of 0 B, 125 B, 64 KiB and 1 MiB come back unchanged, with ws's defaults:
+/// its permessage-deflate offer is declined (no extension in the 101) and ws goes on
+/// uncompressed.
+#[tokio::test]
+async fn handshake_echo_every_size() {
+    let Some(node) = node().await else { return };
+    let server = Handshake::start().await;
+    let url = server.ws_url();
+    let sizes: Vec<String> = ECHO_SIZES.iter().map(usize::to_string).collect();
+    let mut args = vec![url.as_str()];
+    args.extend(sizes.iter().map(String::as_str));
+    let lines = script(&node, "echo.mjs", &args).await;
+    assert_eq!(lines.len(), 2 * ECHO_SIZES.len() + 1, "{lines:#?}");
+    assert_eq!(
+        only(&lines, "extensions"),
+        &json!({
+            "case": "extensions",
+            "offered": "permessage-deflate; client_max_window_bits",
+            "accepted": null,
+            "negotiated": "",
+        })
+    );
+    assert_echoes(&lines, &ECHO_SIZES);
+}
+
+/// Messages ws sends in 3 frames (`fin: false` until the last) come back whole, and a ping
+/// gets a pong with its payload.
+#[tokio::test]
+async fn handshake_fragments_and_ping() {
+    let Some(node) = node().await else { return };
+    let server = Handshake::start().await;
+    let lines = script(&node, "fragments.mjs", &[&server.ws_url()]).await;
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let fragmented = lines_of(&lines, "fragmented");
+    assert_eq!(
+        fragmented[0],
+        &json!({ "case": "fragmented", "type": "text", "fragments": 3, "received": "Hello, world" })
+    );
+    assert_eq!(
+        fragmented[1],
+        &json!({ "case": "fragmented", "type": "text", "fragments": 3, "received": "1 € = 100 c" })
+    );
+    assert_eq!(
+        fragmented[2],
+        &json!({
+            "case": "fragmented", "type": "binary", "fragments": 3, "size": 3 * 65536,
+            "sha256": sha256_hex(&interop::binary_payload(3 * 65536)),
+        })
+    );
+    assert_eq!(
+        only(&lines, "ping"),
+        &json!({ "case": "ping", "payload": "are you there", "pong": "are you there" })
+    );
+}
+
+/// Close codes both ways: the client's 4000 and 1000 are echoed with their reasons; a
+/// message one byte over the limit, whole or in two fragments, gets 1009.
+#[tokio::test]
+async fn handshake_close_codes() {
+    let Some(node) = node().await else { return };
+    let server = Handshake::with_limit(SMALL_LIMIT).await;
+    let limit = SMALL_LIMIT.to_string();
+    let lines = script(&node, "close.mjs", &[&server.ws_url(), &limit]).await;
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let client = lines_of(&lines, "client_close");
+    assert_eq!(client[0]["received"], close(4000, "interop bye"));
+    assert_eq!(client[1]["received"], close(1000, ""));
+    assert_eq!(
+        only(&lines, "too_big")["received"],
+        close(1009, "frame of 65537 bytes exceeds the limit of 65536")
+    );
+    assert_eq!(
+        only(&lines, "too_big_fragmented")["received"],
+        close(
+            1009,
+            "message of 65538 bytes or more exceeds the limit of 65536"
+        )
+    );
+}
