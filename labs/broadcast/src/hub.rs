@@ -148,6 +148,20 @@ pub struct Report {
     pub confirmation: Option<Confirmation>,
 }
 
+/// Why [`Hub::subscribe`] changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    /// The connection has left the hub: it is closing.
+    #[error("this connection is closing")]
+    Gone,
+    /// The change would leave the connection with more than `max` topics.
+    #[error("at most {max} topics per connection")]
+    TooMany {
+        /// The limit.
+        max: usize,
+    },
+}
+
 /// What the hub knows about one connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
@@ -241,19 +255,32 @@ impl Hub {
         self.inner.stats.add_failed(failed);
     }
 
-    /// Subscribes connection `id` to `topics`; returns its topics after the change, or
-    /// `None` if it is gone.
-    pub fn subscribe(&self, id: ConnId, topics: &[String], on: bool) -> Option<Vec<String>> {
+    /// Subscribes connection `id` to `topics` (or unsubscribes it, `on == false`) and
+    /// returns its topics after the change. The change is all or nothing: the new set is
+    /// built aside and kept only if it has at most `max` topics, so a refused request leaves
+    /// the connection's subscriptions exactly as they were.
+    pub fn subscribe(
+        &self,
+        id: ConnId,
+        topics: &[String],
+        on: bool,
+        max: usize,
+    ) -> Result<Vec<String>, SubscribeError> {
         let mut members = self.members();
-        let member = members.get_mut(&id)?;
+        let member = members.get_mut(&id).ok_or(SubscribeError::Gone)?;
+        let mut after = member.topics.clone();
         for topic in topics {
             if on {
-                member.topics.insert(topic.clone());
+                after.insert(topic.clone());
             } else {
-                member.topics.remove(topic);
+                after.remove(topic);
             }
         }
-        Some(member.topics.iter().cloned().collect())
+        if after.len() > max {
+            return Err(SubscribeError::TooMany { max });
+        }
+        member.topics = after;
+        Ok(member.topics.iter().cloned().collect())
     }
 
     /// A recipient confirms broadcast `seq`; `true` if it was awaited.
@@ -357,7 +384,12 @@ impl Hub {
                     report.closed_slow += 1;
                     self.close_slow(server, id, seq);
                 }
-                Err(EmitError::NoSuchConnection(_) | EmitError::QueueFull(_)) => {}
+                // `offer_frame` takes a frame already encoded: only "gone" can happen here.
+                Err(
+                    EmitError::NoSuchConnection(_)
+                    | EmitError::QueueFull(_)
+                    | EmitError::Encode { .. },
+                ) => {}
             }
             // Not queued: a confirmation will never come from it.
             if pending.is_some() && self.inner.confirmations.fail(seq, id) {

@@ -117,16 +117,11 @@ fn change_topics(ctx: &LabCtx, topics: &[String], on: bool) -> Result<Value, WsE
             "topics: 1 to {MAX_ATTR_CHARS} characters each"
         )));
     }
+    // All or nothing: a refused change leaves the subscriptions as they were.
     let now = ctx
         .state
-        .subscribe(ctx.socket.id(), topics, on)
-        .ok_or_else(|| WsException::Refused("this connection is closing".into()))?;
-    if now.len() > MAX_TOPICS {
-        ctx.state.subscribe(ctx.socket.id(), topics, false);
-        return Err(WsException::Refused(format!(
-            "at most {MAX_TOPICS} topics per connection"
-        )));
-    }
+        .subscribe(ctx.socket.id(), topics, on, MAX_TOPICS)
+        .map_err(|err| WsException::Refused(err.to_string()))?;
     Ok(json!({ "topics": now }))
 }
 

@@ -50,9 +50,10 @@ pub fn app(config: LabConfig) -> axum::Router {
 }
 
 /// The lab with its default settings and `allowlist`: what the course launcher mounts
-/// under `/labs/broadcast/`.
-pub fn router(allowlist: kit::OriginAllowlist) -> axum::Router {
+/// under `/labs/broadcast/`; its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
     let mut config = LabConfig::for_port(kit::ports::BROADCAST);
     config.gateway.allowlist = allowlist;
+    config.gateway.shutdown = shutdown.clone();
     app(config)
 }

@@ -57,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
         fanout = ?args.fanout,
         "broadcast lab: open http://{addr}/  (WebSocket at ws://{addr}/ws, Ctrl-C to stop)"
     );
-    kit::serve(listener, lab_broadcast::app(config), kit::shutdown_signal()).await?;
+    let shutdown = config.gateway.shutdown.clone();
+    let app = lab_broadcast::app(config);
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
     Ok(())
 }

@@ -136,3 +136,37 @@ async fn over_the_connection_limit_is_503() {
         other => panic!("expected a 503, got {other:?}"),
     }
 }
+
+/// A `subscribe` refused for going over the topic limit changes nothing: the client keeps
+/// every topic it had, including one that the refused request named again.
+#[tokio::test]
+async fn a_refused_subscribe_changes_nothing() {
+    let (server, _hub) = start().await;
+    let mut client = Json::connect(&server, "").await;
+    let full: Vec<String> = (0..lab_broadcast::lab::MAX_TOPICS)
+        .map(|i| format!("t{i}"))
+        .collect();
+    let reply = client
+        .request(1, "subscribe", json!({ "topics": full }))
+        .await;
+    assert_eq!(reply["event"], "ack", "{reply}");
+
+    let reply = client
+        .request(2, "subscribe", json!({ "topics": ["t0", "x"] }))
+        .await;
+    assert_eq!(reply["event"], "exception", "{reply}");
+    assert_eq!(reply["data"]["cause"]["kind"], "refused", "{reply}");
+
+    // An empty subscribe changes nothing and answers with the topics as they are.
+    let reply = client
+        .request(3, "subscribe", json!({ "topics": [] }))
+        .await;
+    let mut now: Vec<String> = serde_json::from_value(reply["data"]["topics"].clone()).unwrap();
+    now.sort();
+    let mut expected = full.clone();
+    expected.sort();
+    assert_eq!(
+        now, expected,
+        "the refused request changed the subscriptions"
+    );
+}

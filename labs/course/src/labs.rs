@@ -23,7 +23,8 @@ pub struct Lab {
     /// One sentence on what the learner does there.
     pub summary: &'static str,
     /// Builds the lab's router; the allowlist already holds the course's origin.
-    pub router: fn(OriginAllowlist) -> Router,
+    /// Its connections close with 1001 when the launcher's `Shutdown` starts.
+    pub router: fn(OriginAllowlist, &kit::Shutdown) -> Router,
 }
 
 /// Every lab of the course, in the order of the book.

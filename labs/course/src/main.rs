@@ -59,13 +59,15 @@ async fn main() -> anyhow::Result<()> {
     let labs = course::labs::all();
     let listener = kit::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
     let addr = listener.local_addr()?;
-    let app = course::site::app(&html_dir, addr.port(), &labs);
+    // One goodbye for every lab: on Ctrl-C each WebSocket is closed with 1001.
+    let shutdown = kit::Shutdown::new();
+    let app = course::site::app(&html_dir, addr.port(), &labs, &shutdown);
 
     // The one line a learner needs: where to point the browser. Printed on stdout (not as a
     // log line) so that scripts can read it.
     println!(
         "The course is ready: open http://{addr}/  (labs: http://{addr}/labs/, Ctrl-C to stop)"
     );
-    kit::serve(listener, app, kit::shutdown_signal()).await?;
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
     Ok(())
 }

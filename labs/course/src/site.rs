@@ -26,8 +26,8 @@ use crate::labs::Lab;
 
 /// The whole site: `labs` mounted under `/labs/<topic>/`, the labs page, and the book in
 /// `html_dir`. `course_port` is the port the launcher listens on, whose origin every lab
-/// must accept.
-pub fn app(html_dir: &Path, course_port: u16, labs: &[Lab]) -> Router {
+/// must accept. Every lab's WebSocket connections close with 1001 when `shutdown` starts.
+pub fn app(html_dir: &Path, course_port: u16, labs: &[Lab], shutdown: &kit::Shutdown) -> Router {
     let mut site = Router::new()
         .route("/labs", get(|| async { Redirect::permanent("/labs/") }))
         .route("/labs/", get(labs_page(render_labs_page(labs))));
@@ -40,18 +40,19 @@ pub fn app(html_dir: &Path, course_port: u16, labs: &[Lab]) -> Router {
         // at the bare `/labs/handshake` instead, so we mount it by hand: strip the prefix,
         // hand the request (upgrade included) to the lab, and redirect the bare path.
         let prefix_len = base.len();
-        let lab_service = (lab.router)(allowlist).map_request(move |mut request: Request| {
-            let rest = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| &pq.as_str()[prefix_len..])
-                .to_owned();
-            // `rest` starts with '/' (the routes below guarantee it), so it is a valid URI.
-            if let Ok(uri) = rest.parse() {
-                *request.uri_mut() = uri;
-            }
-            request
-        });
+        let lab_service =
+            (lab.router)(allowlist, shutdown).map_request(move |mut request: Request| {
+                let rest = request
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |pq| &pq.as_str()[prefix_len..])
+                    .to_owned();
+                // `rest` starts with '/' (the routes below guarantee it), so it is a valid URI.
+                if let Ok(uri) = rest.parse() {
+                    *request.uri_mut() = uri;
+                }
+                request
+            });
         let slash = format!("{base}/");
         site = site
             .route_service(&slash, lab_service.clone())

@@ -15,9 +15,11 @@ use kit::testing::TestServer;
 async fn browser_and_site() -> Option<(Browser, TestServer)> {
     let browser = Browser::launch().await.unwrap()?;
     let labs = course::labs::all();
-    let server = TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
-        .await
-        .unwrap();
+    let server = TestServer::start(|addr| {
+        course::site::app(built_book(), addr.port(), &labs, &kit::Shutdown::new())
+    })
+    .await
+    .unwrap();
     Some((browser, server))
 }
 

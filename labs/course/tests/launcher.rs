@@ -14,9 +14,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// Serves the built book with every registered lab, as `cargo run -p course` does.
 async fn site() -> TestServer {
     let labs = course::labs::all();
-    TestServer::start(|addr| course::site::app(built_book(), addr.port(), &labs))
-        .await
-        .expect("the site starts")
+    TestServer::start(|addr| {
+        course::site::app(built_book(), addr.port(), &labs, &kit::Shutdown::new())
+    })
+    .await
+    .expect("the site starts")
 }
 
 async fn get(url: &str) -> reqwest::Response {
@@ -125,7 +127,7 @@ fn labs_page_rendering() {
         port: 3999,
         chapter: "connection-flow",
         summary: "Shows & tells.",
-        router: |_| axum::Router::new(),
+        router: |_, _| axum::Router::new(),
     };
     let page = course::site::render_labs_page(&[lab]);
     assert!(page.contains("Demo &lt;lab&gt;"));
@@ -222,4 +224,49 @@ fn no_build_without_a_build_is_an_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("run once without --no-build"), "{stderr}");
+}
+
+/// Stopping the launcher closes the WebSockets of every mounted lab with 1001: each lab's
+/// router gets the launcher's goodbye.
+#[tokio::test]
+async fn every_lab_says_goodbye_with_1001() {
+    let labs = course::labs::all();
+    let shutdown = kit::Shutdown::new();
+    let signal = shutdown.clone();
+    let server =
+        TestServer::start(move |addr| course::site::app(built_book(), addr.port(), &labs, &signal))
+            .await
+            .unwrap();
+    let token = within(
+        "login",
+        lab_private::client::login(&server.url("/labs/private"), "alice", "alice-pw"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let bearer = format!("Authorization: Bearer {token}");
+    let mut clients = Vec::new();
+    for lab in course::labs::all() {
+        let path = format!("/labs/{}/ws", lab.topic);
+        let extra: &[&str] = if lab.topic == "private" {
+            &[&bearer]
+        } else {
+            &[]
+        };
+        let client = kit::testing::RawClient::connect(server.addr, &path, extra)
+            .await
+            .unwrap_or_else(|err| panic!("{path}: {err:#}"));
+        clients.push((path, client));
+    }
+    assert_eq!(shutdown.open_connections(), clients.len());
+    let left = within(
+        "the goodbye",
+        shutdown.going_away(std::time::Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    for (path, mut client) in clients {
+        assert_eq!(client.close_code().await.unwrap(), Some(1001), "{path}");
+    }
 }

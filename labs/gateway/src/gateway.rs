@@ -43,6 +43,7 @@ use tower::{Layer, Service};
 use crate::envelope::{self, ACK, EXCEPTION, Envelope, Parsed};
 use crate::exception::WsException;
 use crate::pipeline::{Call, Ctx, Guard, HandlerService, guarded, handler_service};
+use crate::rate::{RateLimit, TokenBucket};
 use crate::server::{Kick, Outlet, Server, Socket};
 
 /// How long the server waits to deliver its close frame, or for the peer's answering one,
@@ -71,7 +72,15 @@ pub struct Config {
     /// until one finishes, so a client cannot start unbounded work.
     pub max_in_flight: usize,
     /// Open connections allowed; beyond it the upgrade is answered 503 with `Retry-After`.
+    /// Each connection holds a permit of a semaphore of this size from the upgrade to its
+    /// end, so a burst of simultaneous upgrades cannot exceed it.
     pub max_connections: usize,
+    /// How fast one connection may send messages; a client that floods beyond it is closed
+    /// with 1008. `None` turns the limit off. See [`RateLimit`].
+    pub rate_limit: Option<RateLimit>,
+    /// The server's goodbye: when it starts, every connection is closed with 1001 ("going
+    /// away"). A lab's `main` serves with [`kit::serve_with_goodbye`] and this signal.
+    pub shutdown: kit::Shutdown,
     /// Silence after which a connection is considered dead and closed with 1001. The server
     /// pings at half this interval, so a live client (a browser answers pings by itself)
     /// is never silent that long. `None` turns the heartbeat off.
@@ -89,7 +98,8 @@ pub struct Config {
 
 impl Config {
     /// The defaults for a lab served on `port`: its own origin and the course's, 64 KiB
-    /// messages, a queue of 256 frames, 32 requests in flight, a 60 s heartbeat.
+    /// messages, a queue of 256 frames, 32 requests in flight, 10 000 connections,
+    /// [`RateLimit::DEFAULT`], a 60 s heartbeat.
     pub fn for_port(port: u16) -> Self {
         Self {
             allowlist: OriginAllowlist::for_lab(port),
@@ -97,6 +107,8 @@ impl Config {
             outgoing_queue: 256,
             max_in_flight: 32,
             max_connections: 10_000,
+            rate_limit: Some(RateLimit::DEFAULT),
+            shutdown: kit::Shutdown::new(),
             idle_timeout: Some(Duration::from_secs(60)),
             socket_buffer_bytes: 4 * 1024,
             write_batch: MAX_BATCH,
@@ -376,6 +388,7 @@ where
             hook(&self.server);
         }
         let shared = Arc::new(Shared {
+            permits: Arc::new(Semaphore::new(self.config.max_connections)),
             state: self.state,
             config: self.config,
             server: self.server,
@@ -397,6 +410,10 @@ where
 
 /// What every connection of a built gateway shares.
 struct Shared<S, C> {
+    /// One permit per open connection, [`Config::max_connections`] in all. A connection
+    /// takes its permit at the upgrade and holds it until it ends, however it ends, so the
+    /// check and the count can never disagree (mini-redis limits its connections this way).
+    permits: Arc<Semaphore>,
     /// Handed to every handler.
     state: S,
     /// Limits and origins.
@@ -429,14 +446,17 @@ where
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    if shared.server.connection_count() >= shared.config.max_connections {
+    // Counting the open connections and then deciding would let a burst of simultaneous
+    // upgrades all see the same count and all get in. Taking a permit is the check and the
+    // count in one step; it moves into the connection below and is released when it ends.
+    let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
             "too many connections, try again later",
         )
             .into_response();
-    }
+    };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -453,6 +473,9 @@ where
             return (refusal.status, refusal.message).into_response();
         }
     };
+    // Taken before the 101 is sent: a goodbye that starts from here on waits for this
+    // connection too, so no client is left out and dropped.
+    let going_away = shared.config.shutdown.watch();
     let buffer = shared.config.socket_buffer_bytes;
     let max = shared.config.max_message_bytes;
     // Picks one of our protocols among those offered, if any; never echoes another value.
@@ -467,7 +490,11 @@ where
         .max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(|err| tracing::debug!(%err, "upgrade failed"))
-        .on_upgrade(move |socket| run_connection(shared, socket, peer, state))
+        .on_upgrade(move |socket| async move {
+            run_connection(shared, socket, peer, state, going_away).await;
+            // Held for the connection's whole life; a failed upgrade drops it with the closure.
+            drop(permit);
+        })
 }
 // ANCHOR_END: ws_handler
 
@@ -479,6 +506,7 @@ async fn run_connection<S, C>(
     socket: WebSocket,
     peer: Option<SocketAddr>,
     state: C,
+    mut going_away: kit::shutdown::Watcher,
 ) where
     S: Clone + Send + Sync + 'static,
     C: Send + 'static,
@@ -504,7 +532,15 @@ async fn run_connection<S, C>(
         hook(&socket);
     }
 
-    let disconnect = recv_task(&shared, &socket, stream, &kick).await;
+    // `going_away` is held until this connection has finished closing: the server's goodbye
+    // waits for it.
+    let disconnect = tokio::select! {
+        disconnect = recv_task(&shared, &socket, stream, &kick) => disconnect,
+        () = going_away.started() => Disconnect::server(Violation::new(
+            close::GOING_AWAY,
+            "server shutting down",
+        )),
+    };
 
     // Leave the registry first, so nothing more is emitted to a closing connection.
     shared.server.unregister(id);
@@ -521,6 +557,7 @@ async fn run_connection<S, C>(
     if let Some(hook) = &shared.on_disconnect {
         hook(&socket, &disconnect);
     }
+    drop(going_away);
 }
 // ANCHOR_END: run_connection
 
@@ -556,6 +593,7 @@ where
     C: Send + 'static,
 {
     let in_flight = Arc::new(Semaphore::new(shared.config.max_in_flight));
+    let mut bucket = shared.config.rate_limit.map(TokenBucket::new);
     loop {
         // A kick (slow client, `Server::disconnect`) wins over anything else.
         let next = tokio::select! {
@@ -581,6 +619,17 @@ where
             }
             Next::Message(Some(Ok(message))) => message,
         };
+        // Every data message takes a token; a flood empties the bucket and ends here.
+        if matches!(message, Message::Text(_) | Message::Binary(_))
+            && let Some(bucket) = bucket.as_mut()
+            && !bucket.try_take()
+        {
+            tracing::warn!(conn = socket.id(), "message rate limit exceeded: closing");
+            return Disconnect::server(Violation::new(
+                close::POLICY_VIOLATION,
+                "too many messages: over the rate limit",
+            ));
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {

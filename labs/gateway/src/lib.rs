@@ -29,6 +29,7 @@ pub mod exception;
 pub mod gateway;
 pub mod interceptors;
 pub mod pipeline;
+pub mod rate;
 pub mod server;
 pub mod testing;
 
@@ -36,6 +37,7 @@ pub use envelope::Envelope;
 pub use exception::WsException;
 pub use gateway::{ClosedBy, Config, Disconnect, Gateway, Handshake, Refusal};
 pub use pipeline::Ctx;
+pub use rate::RateLimit;
 pub use server::{ConnId, EmitError, Server, Socket};
 
 /// The lab's browser page: plain HTML and JavaScript, compiled into the binary.
@@ -49,9 +51,10 @@ pub fn app(config: Config) -> axum::Router {
 }
 
 /// The lab with its default settings and `allowlist`: what the course launcher mounts
-/// under `/labs/gateway/`.
-pub fn router(allowlist: kit::OriginAllowlist) -> axum::Router {
+/// under `/labs/gateway/`; its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
     let mut config = Config::for_port(kit::ports::GATEWAY);
     config.allowlist = allowlist;
+    config.shutdown = shutdown.clone();
     app(config)
 }

@@ -45,6 +45,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(
         "gateway lab: open http://{addr}/  (WebSocket at ws://{addr}/ws, Ctrl-C to stop)"
     );
-    kit::serve(listener, lab_gateway::app(config), kit::shutdown_signal()).await?;
+    let shutdown = config.shutdown.clone();
+    let app = lab_gateway::app(config);
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
     Ok(())
 }

@@ -32,6 +32,27 @@ pub enum EmitError {
     /// The connection's outgoing queue was full: it is being closed with 1008.
     #[error("connection {0} is too slow: its outgoing queue is full")]
     QueueFull(ConnId),
+    /// The data could not be encoded as JSON (a map with non-string keys, a failing
+    /// `Serialize` impl): nothing was sent to anyone. A bug of the sender, not of the
+    /// connection, so it says which event and why.
+    #[error("cannot encode event {event:?}: {reason}")]
+    Encode {
+        /// The event being emitted.
+        event: String,
+        /// serde_json's explanation.
+        reason: String,
+    },
+}
+
+impl EmitError {
+    /// The error for `event` whose data failed to encode with `err`.
+    fn encode(event: &str, err: &serde_json::Error) -> Self {
+        tracing::error!(%err, event, "cannot encode an event");
+        Self::Encode {
+            event: event.to_owned(),
+            reason: err.to_string(),
+        }
+    }
 }
 
 /// How the server tells a connection's task to close it, from anywhere.
@@ -191,13 +212,8 @@ impl Server {
 
     /// Pushes `event` with `data` to one connection.
     pub fn emit_to(&self, to: ConnId, event: &str, data: impl Serialize) -> Result<(), EmitError> {
-        match encode(event, data) {
-            Ok(frame) => self.emit_frame(to, frame),
-            Err(err) => {
-                tracing::error!(%err, event, "cannot encode an event");
-                Ok(())
-            }
-        }
+        let frame = encode(event, data).map_err(|err| EmitError::encode(event, &err))?;
+        self.emit_frame(to, frame)
     }
 
     /// Pushes `event` to each connection of `to`, encoding it once; returns how many
@@ -321,10 +337,7 @@ impl<C> Socket<C> {
     /// Sends `event` to this connection, waiting for room in its queue if it is full (so a
     /// client that floods requests without reading its answers slows itself down).
     pub async fn emit(&self, event: &str, data: impl Serialize) -> Result<(), EmitError> {
-        let frame = encode(event, data).map_err(|err| {
-            tracing::error!(%err, event, "cannot encode an event");
-            EmitError::NoSuchConnection(self.id)
-        })?;
+        let frame = encode(event, data).map_err(|err| EmitError::encode(event, &err))?;
         self.send_frame(frame).await
     }
 

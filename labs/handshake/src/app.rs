@@ -85,6 +85,8 @@ async fn upgrade(State(lab): State<Lab>, mut request: Request, service: Service)
     Lab::report_handshake(&observer, &head_text(&request), &response_101(&accept));
 
     let on_upgrade = hyper::upgrade::on(&mut request);
+    // Taken before the 101 goes out: the server's goodbye waits for this connection too.
+    let going_away = lab.config().shutdown.watch();
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -92,7 +94,7 @@ async fn upgrade(State(lab): State<Lab>, mut request: Request, service: Service)
                 let settings = lab.config().settings;
                 let connection =
                     Connection::new(io, Role::Server, settings, BytesMut::new(), observer);
-                lab.run(service, connection).await;
+                lab.run(service, connection, going_away).await;
             }
             Err(err) => tracing::debug!(%err, "upgrade failed"),
         }

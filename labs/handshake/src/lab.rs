@@ -17,6 +17,10 @@ use crate::events::{Event, Observer};
 /// some. Events are small (a few hundred bytes of JSON); 1024 is a few hundred KiB at most.
 const INSPECTOR_BACKLOG: usize = 1024;
 
+/// How long a connection closed by the server's goodbye waits for the peer's answering
+/// close frame. Within kit's `GOODBYE_DEADLINE`, so the server waits for every answer.
+const GOODBYE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The lab's settings.
 #[derive(Clone, Debug)]
 pub struct LabConfig {
@@ -24,6 +28,9 @@ pub struct LabConfig {
     pub allowlist: OriginAllowlist,
     /// Limits and heartbeat of each connection.
     pub settings: Settings,
+    /// The server's goodbye: when it starts, every connection is closed with 1001 ("going
+    /// away") instead of being dropped.
+    pub shutdown: kit::Shutdown,
 }
 
 impl LabConfig {
@@ -32,6 +39,7 @@ impl LabConfig {
         Self {
             allowlist: OriginAllowlist::for_lab(port),
             settings: Settings::default(),
+            shutdown: kit::Shutdown::new(),
         }
     }
 }
@@ -116,19 +124,61 @@ impl Lab {
         })
     }
 
-    /// Runs `service` on an open connection until it ends.
+    // ANCHOR: run
+    /// Runs `service` on an open connection until it ends, or until the server says goodbye:
+    /// then the connection starts the closing handshake with 1001 ("going away") and waits a
+    /// moment for the peer's answer.
+    /// `going_away` comes from this lab's `config().shutdown`, taken before the 101 was
+    /// sent, and is held until the connection is done: the server's goodbye waits for it.
     pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         service: Service,
-        connection: Connection<S>,
+        mut connection: Connection<S>,
+        mut going_away: kit::shutdown::Watcher,
     ) {
-        let result = match service {
-            Service::Echo => self.echo(connection).await,
-            Service::Inspector => self.inspector(connection).await,
+        let served = tokio::select! {
+            result = self.serve(service, &mut connection) => Some(result),
+            // Both services only await `recv` and `send`, which are cancel-safe.
+            () = going_away.started() => None,
+        };
+        let result = match served {
+            Some(result) => result,
+            None => Self::say_goodbye(&mut connection).await,
         };
         match result {
             Ok(()) | Err(Error::Closed) => tracing::debug!(?service, "connection closed"),
             Err(err) => tracing::info!(?service, %err, "connection ended"),
+        }
+    }
+    // ANCHOR_END: run
+
+    /// Sends close 1001 and reads until the peer answers it (or [`GOODBYE_WAIT`] passes).
+    async fn say_goodbye<S: AsyncRead + AsyncWrite + Unpin>(
+        connection: &mut Connection<S>,
+    ) -> Result<(), Error> {
+        connection
+            .close(kit::close::GOING_AWAY, "server shutting down")
+            .await?;
+        let answered = tokio::time::timeout(GOODBYE_WAIT, async {
+            loop {
+                if let Message::Close(_) = connection.recv().await? {
+                    return Ok(());
+                }
+            }
+        })
+        .await;
+        answered.unwrap_or(Ok(()))
+    }
+
+    /// The service itself.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        service: Service,
+        connection: &mut Connection<S>,
+    ) -> Result<(), Error> {
+        match service {
+            Service::Echo => self.echo(connection).await,
+            Service::Inspector => self.inspector(connection).await,
         }
     }
 
@@ -137,7 +187,7 @@ impl Lab {
     /// can see its own "Hello" come back.
     pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut connection: Connection<S>,
+        connection: &mut Connection<S>,
     ) -> Result<(), Error> {
         loop {
             match connection.recv().await? {
@@ -164,7 +214,7 @@ impl Lab {
     /// message, and says how many it missed if it falls behind.
     async fn inspector<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
-        mut connection: Connection<S>,
+        connection: &mut Connection<S>,
     ) -> Result<(), Error> {
         let mut feed = self.inner.events.subscribe();
         loop {

@@ -48,9 +48,10 @@ pub use lab::{Lab, LabConfig};
 pub const PAGE: &str = include_str!("../static/index.html");
 
 /// The lab as a router, with its default settings and `allowlist`: what the course
-/// launcher mounts under `/labs/handshake/`.
-pub fn router(allowlist: kit::OriginAllowlist) -> axum::Router {
+/// launcher mounts under `/labs/handshake/`; its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
     let mut config = LabConfig::for_port(kit::ports::HANDSHAKE);
     config.allowlist = allowlist;
+    config.shutdown = shutdown.clone();
     app::router(Lab::new(config))
 }

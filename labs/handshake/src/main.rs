@@ -42,6 +42,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "handshake lab: open http://{addr}/  (WebSocket echo at ws://{addr}/ws, Ctrl-C to stop)"
     );
+    let shutdown = config.shutdown.clone();
     lab_handshake::server::run(listener, Lab::new(config), kit::shutdown_signal()).await?;
+    // The listener is closed; now every open connection gets its 1001.
+    shutdown.going_away(kit::shutdown::GOODBYE_DEADLINE).await;
     Ok(())
 }

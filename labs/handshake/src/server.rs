@@ -92,6 +92,8 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
         to: ConnectionState::Handshaking,
         why: "TCP connection accepted, upgrade request received".into(),
     });
+    // From here on, the server's goodbye waits for this connection too.
+    let going_away = lab.config().shutdown.watch();
     let response = handshake::response_101(&accept);
     Lab::report_handshake(&observer, &raw_request, &response);
     if stream.write_all(response.as_bytes()).await.is_err() {
@@ -99,7 +101,7 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
     }
     // Bytes after the head (a first frame sent eagerly) stay in `buf` for the connection.
     let connection = Connection::new(stream, Role::Server, lab.config().settings, buf, observer);
-    lab.run(service, connection).await;
+    lab.run(service, connection, going_away).await;
     Ok(())
 }
 // ANCHOR_END: handle

@@ -218,10 +218,14 @@ async fn our_client_checks_the_accept_value() {
 /// foreign origin gets 403 and a plain GET gets 426.
 #[tokio::test]
 async fn mounted_on_axum() {
-    let server =
-        TestServer::start(|addr| lab_handshake::router(kit::OriginAllowlist::for_lab(addr.port())))
-            .await
-            .unwrap();
+    let server = TestServer::start(|addr| {
+        lab_handshake::router(
+            kit::OriginAllowlist::for_lab(addr.port()),
+            &kit::Shutdown::new(),
+        )
+    })
+    .await
+    .unwrap();
     let mut client = connect_ok(server.ws_url("/ws")).await.unwrap();
     client.send(TMessage::text("Hello")).await.unwrap();
     let reply = within("echo", client.next())

@@ -5,6 +5,8 @@
 //!
 //! - [`serve`]: run an `axum::Router` on a listener with `TCP_NODELAY` on every accepted
 //!   socket and graceful shutdown on Ctrl-C or SIGTERM ([`shutdown_signal`]).
+//! - [`shutdown`]: close every WebSocket with 1001 ("going away") when the lab stops
+//!   ([`serve_with_goodbye`]).
 //! - [`init_tracing`]: logs through `tracing`, filtered by `RUST_LOG`.
 //! - [`cli`]: the `--addr` and `--allow-origin` flags every lab's server takes.
 //! - [`origin`]: the Origin allowlist that stops cross-site WebSocket hijacking with a 403
@@ -24,11 +26,13 @@ pub mod close;
 pub mod origin;
 pub mod page;
 pub mod serve;
+pub mod shutdown;
 pub mod testing;
 pub mod trace;
 
 pub use origin::OriginAllowlist;
-pub use serve::{bind, serve, shutdown_signal};
+pub use serve::{bind, serve, serve_with_goodbye, shutdown_signal};
+pub use shutdown::Shutdown;
 pub use trace::init_tracing;
 
 /// The fixed port of each part of the course on 127.0.0.1. Fixed ports keep the book's

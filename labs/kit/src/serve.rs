@@ -39,8 +39,8 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// - The connecting peer's address is available to handlers as
 ///   `axum::extract::ConnectInfo<SocketAddr>`.
 /// - When `shutdown` completes, the listener stops accepting and in-flight HTTP requests
-///   finish. Upgraded WebSocket connections are no longer HTTP requests: a lab that wants to
-///   say goodbye to them (close code 1001, "going away") listens to its own signal.
+///   finish. Upgraded WebSocket connections are no longer HTTP requests and are not waited
+///   for: [`serve_with_goodbye`] closes them with 1001 ("going away") afterwards.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -57,6 +57,24 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// Serves `app` on `listener` until `signal` completes, then closes every WebSocket
+/// connection watching `shutdown` with 1001 ("going away") and waits for them, at most
+/// [`GOODBYE_DEADLINE`](crate::shutdown::GOODBYE_DEADLINE). This is what a lab's `main`
+/// runs, with [`shutdown_signal`]: Ctrl-C or SIGTERM then reaches every client as a close
+/// code it can act on (reconnect later), not as a dropped TCP connection (1006).
+pub async fn serve_with_goodbye(
+    listener: TcpListener,
+    app: Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+    shutdown: &crate::Shutdown,
+) -> std::io::Result<()> {
+    // `serve` returns once the listener is closed and plain HTTP requests have finished;
+    // upgraded connections are still running then, and hear the goodbye next.
+    serve(listener, app, signal).await?;
+    shutdown.going_away(crate::shutdown::GOODBYE_DEADLINE).await;
+    Ok(())
 }
 
 /// Completes on Ctrl-C or, on Unix, on SIGTERM (what `kill` and service managers send).

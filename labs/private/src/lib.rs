@@ -36,9 +36,10 @@ pub fn lab(config: Config) -> (axum::Router, std::sync::Arc<AppState>) {
 }
 
 /// The lab with its default settings and `allowlist`: what the course launcher mounts
-/// under `/labs/private/`.
-pub fn router(allowlist: kit::OriginAllowlist) -> axum::Router {
+/// under `/labs/private/`; its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
     let mut config = Config::for_port(kit::ports::PRIVATE);
     config.gateway.allowlist = allowlist;
+    config.gateway.shutdown = shutdown.clone();
     lab(config).0
 }

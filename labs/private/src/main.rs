@@ -38,7 +38,8 @@ async fn main() -> anyhow::Result<()> {
     config.token_ttl = Duration::from_secs(args.token_secs);
     config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
     tracing::info!(%addr, "private lab: open http://{addr}/ (Ctrl-C to stop)");
+    let shutdown = config.gateway.shutdown.clone();
     let (app, _state) = lab_private::lab(config);
-    kit::serve(listener, app, kit::shutdown_signal()).await?;
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
     Ok(())
 }

@@ -31,10 +31,11 @@ pub fn app(config: RoomsConfig, registry: RoomRegistry) -> axum::Router {
 }
 
 /// The lab with its default settings and `allowlist`: what the course launcher mounts
-/// under `/labs/rooms/`.
-pub fn router(allowlist: kit::OriginAllowlist) -> axum::Router {
+/// under `/labs/rooms/`; its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
     let mut config = RoomsConfig::for_port(kit::ports::ROOMS);
     config.gateway.allowlist = allowlist;
+    config.gateway.shutdown = shutdown.clone();
     let registry = RoomRegistry::new(config.limits.clone());
     app(config, registry)
 }

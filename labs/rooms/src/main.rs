@@ -47,11 +47,8 @@ async fn main() -> anyhow::Result<()> {
     let registry = RoomRegistry::new(config.limits.clone());
 
     tracing::info!("rooms lab: open http://{addr}/  (WebSocket at ws://{addr}/ws, Ctrl-C to stop)");
-    kit::serve(
-        listener,
-        lab_rooms::app(config, registry),
-        kit::shutdown_signal(),
-    )
-    .await?;
+    let shutdown = config.gateway.shutdown.clone();
+    let app = lab_rooms::app(config, registry);
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
     Ok(())
 }

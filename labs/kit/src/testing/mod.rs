@@ -4,8 +4,10 @@
 //! server (the listener is bound before the test proceeds, so the server is ready), and no
 //! network await without a deadline (a broken server fails the test instead of hanging it).
 
+pub mod process;
 pub mod raw;
 
+pub use process::LabProcess;
 pub use raw::RawClient;
 
 use std::future::Future;
