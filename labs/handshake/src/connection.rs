@@ -26,6 +26,13 @@ use crate::utf8::Utf8Validator;
 /// How long a client waits for the server to close TCP after the closing handshake.
 const CLIENT_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a server that failed a connection goes on reading, and discarding, what the
+/// peer is still sending. A socket closed with unread bytes in it is answered by the kernel
+/// with a reset (RST), and a reset can destroy our close frame before the peer reads it: a
+/// client still writing a 16 MiB message would see 1006 instead of our 1009 (Node's `ws`
+/// did, most of the time, before this wait).
+const FAIL_DRAIN_WAIT: Duration = Duration::from_secs(1);
+
 /// A message, as the application sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -429,9 +436,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         self.close_received = true;
         self.finish_close().await;
+        // Not waiting for an answer is not closing over unread bytes: the kernel would
+        // answer those with a reset, which can destroy our close frame before the peer
+        // reads it. So the server reads on, and throws away, whatever still comes.
+        if self.codec.role == Role::Server {
+            self.drain().await;
+        }
         Error::Protocol(violation)
     }
     // ANCHOR_END: fail
+
+    /// Discards what the peer still sends, until it closes TCP or [`FAIL_DRAIN_WAIT`]
+    /// passes, so that our close frame is read before the socket goes. Nothing is kept: a
+    /// client that claimed a huge message costs time here, never memory.
+    async fn drain(&mut self) {
+        let mut sink = [0u8; 8 * 1024];
+        let _ = tokio::time::timeout(FAIL_DRAIN_WAIT, async {
+            while let Ok(n) = self.io.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
 
     /// Both close frames are exchanged (or the connection failed): shut the socket.
     ///
