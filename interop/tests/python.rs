@@ -116,6 +116,10 @@ async fn handshake_close_codes() {
     for case in ["too_big", "too_big_fragmented"] {
         let line = only(&lines, case);
         assert_eq!(line["received"]["code"], 1009, "{line}");
+        let reason = line["received"]["reason"].as_str().unwrap();
+        assert!(reason.ends_with("exceeds the limit of 65536"), "{line}");
+        // websockets answers the lab's close frame with the same code, as the RFC says.
+        assert_eq!(line["sent"]["code"], 1009, "{line}");
     }
 }
 
@@ -144,10 +148,16 @@ async fn gateway_envelope_ack_exception_and_limit() {
     let unknown = &only(&lines, "unknown")["frame"];
     assert_eq!(unknown["event"], "exception", "{unknown}");
     assert_eq!(unknown["id"], 9, "{unknown}");
+    assert_eq!(
+        unknown["data"]["cause"]["kind"], "unknown_event",
+        "{unknown}"
+    );
     let not_json = &only(&lines, "not_json")["frame"];
     assert_eq!(not_json["event"], "exception", "{not_json}");
+    assert_eq!(not_json["data"]["cause"]["kind"], "malformed", "{not_json}");
     let too_big = only(&lines, "too_big");
     assert_eq!(too_big["received"]["code"], 1009, "{too_big}");
+    assert!(too_big["size"].as_u64().unwrap() > 64 * 1024, "{too_big}");
 }
 
 /// The private lab: a token offered as a subprotocol next to `private.v1` (the browser's
