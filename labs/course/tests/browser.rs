@@ -161,3 +161,61 @@ async fn chapter_widgets_connect() {
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// Opening any chapter leaves the reader at its top: no embedded widget takes focus or
+/// scrolls its host page, even once it has connected and filled its logs. (The handshake
+/// widget once used `scrollIntoView` on its log lines, which also scrolls the book, and
+/// chapter 4 opened about 8 000 px down.)
+#[tokio::test]
+async fn chapters_open_at_the_top() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    let mut widgets = 0;
+    for chapter in common::summary_chapters() {
+        let page = server.url(&format!("/{}", chapter.replace(".md", ".html")));
+        browser.goto(&page).await.unwrap();
+        let count = browser
+            .eval("return document.querySelectorAll('iframe.lab-widget').length;")
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap();
+        // Each widget is connected and has written to the page (its logs, its state) before
+        // the position is read: that is when a widget that scrolls would have done it.
+        browser
+            .wait_until(
+                &format!("every widget of {page} connects and logs"),
+                "return [...document.querySelectorAll('iframe.lab-widget')].every(f => { \
+                   const d = f.contentDocument; const s = d && d.getElementById('state'); \
+                   return !!s && s.textContent === 'OPEN' \
+                     && d.body.innerText.length > 200; });",
+            )
+            .await
+            .unwrap();
+        // Give the widgets' first messages time to arrive, measured in the page's own time.
+        browser
+            .eval("await new Promise(r => setTimeout(r, 300)); return true;")
+            .await
+            .unwrap();
+        let at = browser
+            .eval(
+                "return { y: window.scrollY, \
+                   focus: document.activeElement ? document.activeElement.tagName : null };",
+            )
+            .await
+            .unwrap();
+        assert_eq!(at["y"], 0, "{page} scrolled itself: {at}");
+        assert_ne!(
+            at["focus"], "IFRAME",
+            "{page}: a widget took the focus: {at}"
+        );
+        widgets += count;
+    }
+    assert!(
+        widgets >= course::labs::all().len() as u64,
+        "only {widgets} widgets seen across the chapters"
+    );
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}

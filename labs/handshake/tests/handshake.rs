@@ -241,32 +241,47 @@ async fn oversized_headers() {
     assert_eq!(status(&response), 431, "too many header lines: {response}");
 }
 
-/// A slowloris client, one byte per second, is answered 408 and cut off after the
-/// handshake deadline (simulated time: the test takes milliseconds).
+/// A slowloris client, one byte per second, is answered 408 and cut off at the handshake
+/// deadline, while its request is still incomplete (simulated time: the test takes
+/// milliseconds).
 #[tokio::test(start_paused = true)]
 async fn slowloris_is_cut_off() {
+    let deadline = lab_handshake::handshake::HANDSHAKE_TIMEOUT;
     let server = RawServer::start().await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
     let request = upgrade_request(server.addr, "/ws", &[]);
+    assert!(
+        request.len() as u64 > deadline.as_secs() * 2,
+        "at 1 byte/s the request must outlast the deadline for this test to mean anything"
+    );
+    let started = tokio::time::Instant::now();
+    // Everything the server says, and when it hung up.
+    let answer = tokio::spawn(async move {
+        let mut response = Vec::new();
+        let _ = reader.read_to_end(&mut response).await;
+        (response, tokio::time::Instant::now())
+    });
     let mut sent = 0;
     for byte in request.as_bytes() {
-        if stream.write_all(&[*byte]).await.is_err() {
+        if answer.is_finished() || writer.write_all(&[*byte]).await.is_err() {
             break;
         }
         sent += 1;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if sent > 30 {
-            break;
-        }
     }
-    assert!(
-        sent < request.len(),
-        "the deadline is shorter than the request at 1 byte/s"
-    );
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
+    let (response, hung_up) = answer.await.unwrap();
     let response = String::from_utf8_lossy(&response);
     assert_eq!(status(&response), 408, "{response}");
+    let took = hung_up - started;
+    assert!(
+        took >= deadline && took < deadline + Duration::from_secs(2),
+        "cut off after {took:?}, the deadline is {deadline:?}"
+    );
+    assert!(
+        sent < request.len(),
+        "the whole request went out ({sent} bytes) before the server cut it off"
+    );
 }
 
 /// The page is served to GET at /; other methods get 405, other paths 404.
