@@ -321,6 +321,11 @@ pub fn validate_response(buf: &[u8], key: &str) -> Result<Option<usize>, Handsha
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
     };
+    // The same limit for a head that arrived in one read as for one still arriving: without
+    // it, whether a 9 KiB head is accepted would depend on how TCP cut it.
+    if head_len > MAX_HEAD_BYTES {
+        return Err(HandshakeError::HeadTooLarge);
+    }
     let code = parsed.code.unwrap_or(0);
     if code != 101 {
         return Err(HandshakeError::UnexpectedStatus {
