@@ -103,3 +103,73 @@ async fn silent_client_is_closed_after_the_idle_timeout() {
     let mut raw = Raw::connect(server.addr).await;
     assert_eq!(raw.close_code().await, 1001);
 }
+
+/// Sends a raw HTTP request head and returns the response head, lower-cased.
+async fn response_head(addr: std::net::SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // Until the end of the head; the refusals here all come with a short body after it.
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = kit::testing::within("the response", stream.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before a response: {response:?}");
+        response.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&response).to_lowercase()
+}
+
+/// The upgrade mistakes get the answers of RFC 6455 and RFC 9110, as in the handshake lab:
+/// a plain GET and a wrong or missing version are 426 with `Upgrade: websocket` (and the
+/// version spoken, `13`), and a key that is not 16 bytes is 400; none is upgraded.
+#[tokio::test]
+async fn upgrade_mistakes_get_the_rfc_answers() {
+    let server = start().await;
+    let host = format!("Host: {}", server.addr);
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    let ask = |lines: &[&str]| {
+        let mut head = format!("GET /ws HTTP/1.1\r\n{host}\r\n");
+        for line in lines {
+            head.push_str(line);
+            head.push_str("\r\n");
+        }
+        head + "\r\n"
+    };
+    let up = "Upgrade: websocket";
+    let conn = "Connection: Upgrade";
+    let plain = response_head(server.addr, &ask(&[])).await;
+    assert!(plain.starts_with("http/1.1 426"), "{plain}");
+    assert!(plain.contains("\r\nupgrade: websocket\r\n"), "{plain}");
+
+    for version in [&["Sec-WebSocket-Version: 8"][..], &[]] {
+        let lines = [&[up, conn, key][..], version].concat();
+        let wrong = response_head(server.addr, &ask(&lines)).await;
+        assert!(wrong.starts_with("http/1.1 426"), "{wrong}");
+        assert!(
+            wrong.contains("\r\nsec-websocket-version: 13\r\n"),
+            "{wrong}"
+        );
+        assert!(wrong.contains("\r\nupgrade: websocket\r\n"), "{wrong}");
+    }
+
+    let short = ask(&[
+        up,
+        conn,
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: c2hvcnQ=",
+    ]);
+    let short = response_head(server.addr, &short).await;
+    assert!(short.starts_with("http/1.1 400"), "{short}");
+
+    // And the valid request still upgrades.
+    let valid = response_head(
+        server.addr,
+        &ask(&[up, conn, "Sec-WebSocket-Version: 13", key]),
+    )
+    .await;
+    assert!(valid.starts_with("http/1.1 101"), "{valid}");
+}
