@@ -222,30 +222,65 @@ impl Subscribers {
 mod tests {
     use super::*;
 
-    /// Every subscriber receives every frame unchanged, and the publisher hears how long
-    /// each pass took.
+    /// Every subscriber receives every frame unchanged and in order, the publisher hears
+    /// how long each pass took, and `Subscribers` counts one latency per frame received.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_subscriber_gets_every_frame() {
+        const READERS: usize = 20;
+        const COUNTED: usize = 5;
+        const FRAMES: u64 = 5;
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || serve(listener));
         let clock = Instant::now();
-        let subscribers = Subscribers::open(addr, 20, clock).await.unwrap();
+
+        // Plain readers that keep every byte, to compare with what was sent.
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(&[SUBSCRIBER]).await.unwrap();
+            readers.push(tokio::spawn(async move {
+                let mut frames = Vec::new();
+                for _ in 0..FRAMES {
+                    let mut frame = [0u8; FRAME_LEN];
+                    stream.read_exact(&mut frame).await.unwrap();
+                    frames.push(frame);
+                }
+                frames
+            }));
+        }
+        let subscribers = Subscribers::open(addr, COUNTED, clock).await.unwrap();
+        let all = READERS + COUNTED;
         assert!(
-            wait_for_subscribers(addr, 20, Duration::from_secs(10))
+            wait_for_subscribers(addr, all, Duration::from_secs(10))
                 .await
                 .unwrap()
         );
+
         let mut publisher = Publisher::connect(addr).await.unwrap();
-        for seq in 0..5 {
-            let pass = publisher
-                .publish(&frame(seq, clock.elapsed().as_micros() as u64))
-                .await
-                .unwrap();
+        let mut sent = Vec::new();
+        for seq in 0..FRAMES {
+            let frame = frame(seq, clock.elapsed().as_micros() as u64);
+            let pass = publisher.publish(&frame).await.unwrap();
             assert!(pass > Duration::ZERO);
+            sent.push(frame);
         }
-        assert!(subscribers.wait_for(100, Duration::from_secs(10)).await);
+        for reader in readers {
+            let frames = tokio::time::timeout(Duration::from_secs(10), reader)
+                .await
+                .expect("every frame within 10 s")
+                .unwrap();
+            let seqs: Vec<u64> = frames
+                .iter()
+                .map(|f| u64::from_le_bytes(f[8..16].try_into().unwrap()))
+                .collect();
+            assert_eq!(seqs, (0..FRAMES).collect::<Vec<_>>());
+            assert!(frames == sent, "a frame arrived changed");
+        }
+
+        let counted = COUNTED as u64 * FRAMES;
+        assert!(subscribers.wait_for(counted, Duration::from_secs(10)).await);
         let latencies = subscribers.finish().await;
-        assert_eq!(latencies.len(), 100);
+        assert_eq!(latencies.len() as u64, counted);
     }
 }

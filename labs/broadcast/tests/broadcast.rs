@@ -252,8 +252,9 @@ async fn confirmation_returns_early_when_everyone_answers() {
     );
 }
 
-/// Several clients publishing at once: every subscriber receives every message, all of
-/// them in the same order, with strictly increasing sequence numbers.
+/// Several clients publishing at once: every subscriber receives every message once, all
+/// in the same order, with increasing sequence numbers, and each publisher's in the order
+/// it published them (one after another, each acknowledged before the next).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishers_reach_everyone_in_one_order() {
     let (server, _hub) = start().await;
@@ -272,9 +273,12 @@ async fn concurrent_publishers_reach_everyone_in_one_order() {
         .map(|(p, publisher)| async move {
             for i in 0..EACH {
                 let to = json!({ "kind": "where", "attr": "role", "equals": "sub" });
-                publisher
-                    .send(json!({ "event": "publish", "data": { "to": to, "payload": [p, i] } }))
+                // Awaiting the ack: the gateway runs a connection's handlers concurrently,
+                // so messages sent without waiting may be published in another order.
+                let reply = publisher
+                    .request(i + 1, "publish", json!({ "to": to, "payload": [p, i] }))
                     .await;
+                assert_eq!(reply["event"], "ack", "{reply}");
             }
         });
     join_all(publish).await;
@@ -292,4 +296,29 @@ async fn concurrent_publishers_reach_everyone_in_one_order() {
         orders.push(order);
     }
     assert!(orders.windows(2).all(|w| w[0] == w[1]), "one order for all");
+
+    // Every pair [p, i] exactly once (a duplicate cannot stand in for a missing one), and
+    // each publisher's messages in the order it sent them.
+    let pairs: Vec<(u64, u64)> = orders[0]
+        .iter()
+        .map(|pair| (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap()))
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = pairs.iter().copied().collect();
+    let every: std::collections::BTreeSet<_> = (0..3)
+        .flat_map(|p| (0..EACH).map(move |i| (p, i)))
+        .collect();
+    assert_eq!(distinct, every, "every message");
+    assert_eq!(pairs.len(), distinct.len(), "none twice");
+    for p in 0..3 {
+        let sent: Vec<u64> = pairs
+            .iter()
+            .filter(|pair| pair.0 == p)
+            .map(|pair| pair.1)
+            .collect();
+        assert_eq!(
+            sent,
+            (0..EACH).collect::<Vec<_>>(),
+            "publisher {p} in order"
+        );
+    }
 }

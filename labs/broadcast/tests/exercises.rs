@@ -119,7 +119,7 @@ pub async fn read_and_confirm(ws: &mut Client, n: usize) -> Vec<u64> {
 
 // ANCHOR: confirm_tests
 /// A confirmed broadcast to two clients running `read_and_confirm` reports both
-/// delivered; an unconfirmed one is read too, and not answered.
+/// delivered; an unconfirmed one before it is read too.
 #[tokio::test]
 async fn clients_that_confirm() {
     let (server, hub) = start().await;
@@ -164,6 +164,55 @@ async fn clients_that_confirm() {
         (counts.delivered, counts.failed, counts.timed_out),
         (2, 0, 0)
     );
-    assert_eq!(hub.stats().confirmed, 2, "nothing confirmed the plain one");
+    assert_eq!(hub.stats().confirmed, 2);
+}
+
+/// Against a scripted server, `read_and_confirm` skips the welcome, reads a plain and a
+/// confirmed broadcast, and answers exactly once: the confirmed one, with its seq.
+#[tokio::test]
+async fn only_a_confirmed_broadcast_is_answered() {
+    // The lab counts only confirmations it waits for, so a client that confirmed every
+    // broadcast would pass against it. This server records every message instead.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let broadcast = |seq: u64, confirm: bool| {
+            let data = json!({
+                "seq": seq, "from": null, "to": { "kind": "all" },
+                "volatile": false, "confirm": confirm, "payload": "hi",
+            });
+            Message::text(json!({ "event": "broadcast", "data": data }).to_string())
+        };
+        let welcome = json!({ "event": "welcome", "data": { "conn": 1 } });
+        ws.send(Message::text(welcome.to_string())).await.unwrap();
+        ws.send(broadcast(7, false)).await.unwrap();
+        ws.send(broadcast(8, true)).await.unwrap();
+        // Everything the client sends until it closes.
+        let mut received = Vec::new();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                received.push(serde_json::from_str::<Value>(text.as_str()).unwrap());
+            }
+        }
+        received
+    });
+
+    let mut ws = kit::testing::connect_ok(url).await.unwrap();
+    let seqs = within("reading two broadcasts", read_and_confirm(&mut ws, 2))
+        .await
+        .unwrap();
+    assert_eq!(seqs, vec![7, 8]);
+    within("closing", ws.close(None)).await.unwrap().unwrap();
+    let received = within("the server's record", server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        received,
+        vec![json!({ "event": "confirm", "data": { "seq": 8 } })],
+        "one confirm, for seq 8 only"
+    );
 }
 // ANCHOR_END: confirm_tests
