@@ -81,22 +81,48 @@ async fn a_flood_is_closed_with_1008_and_others_carry_on() {
     assert_eq!(reply["event"], "ack", "{reply}");
 }
 
-/// With the limit off (`None`), the same flood is served in full.
+/// With the limit off (`None`), a flood of 2 000 messages in one write, four times the
+/// default burst, is answered in full and the connection stays open.
 #[tokio::test]
 async fn without_a_rate_limit_a_flood_is_served() {
-    let server = common::start_with(|config| config.rate_limit = None).await;
-    let (mut client, _) = Json::welcomed(&server, "").await;
-    for id in 1..=600 {
-        client
-            .send(json!({ "event": "echo", "data": { "text": "x" }, "id": id }))
-            .await;
-    }
-    let mut acks = 0;
-    while acks < 600 {
-        let reply = client.recv().await;
+    const FLOOD: u64 = 2_000;
+    let server = common::start_with(|config| {
+        config.rate_limit = None;
+        // Room for every ack while the client is still writing: this test is about the
+        // rate limit, not about a client too slow to read.
+        config.outgoing_queue = 4_096;
+    })
+    .await;
+    let mut raw = Raw::connect(server.addr).await;
+    raw.frame().await.unwrap(); // The welcome.
+    let request = |id: u64| {
+        let text = json!({ "event": "echo", "data": { "text": "x" }, "id": id }).to_string();
+        masked(0x81, text.as_bytes())
+    };
+    let flood: Vec<u8> = (1..=FLOOD).flat_map(request).collect();
+    raw.send(&flood).await;
+
+    let mut acked = std::collections::BTreeSet::new();
+    while (acked.len() as u64) < FLOOD {
+        let (first, payload) = raw.frame().await.expect("open until every ack");
+        assert_eq!(first, 0x81, "a text frame, not {first:#x}: {payload:?}");
+        let reply: serde_json::Value = serde_json::from_slice(&payload).unwrap();
         assert_eq!(reply["event"], "ack", "{reply}");
-        acks += 1;
+        assert!(
+            acked.insert(reply["id"].as_u64().unwrap()),
+            "twice: {reply}"
+        );
     }
+    assert_eq!(acked, (1..=FLOOD).collect());
+
+    // Still open: one more request is answered.
+    raw.send(&request(FLOOD + 1)).await;
+    let (_, payload) = raw.frame().await.expect("still open");
+    let reply: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        (&reply["event"], reply["id"].as_u64()),
+        (&json!("ack"), Some(FLOOD + 1))
+    );
 }
 
 /// The server's goodbye closes every connection with 1001 and returns once they are gone.

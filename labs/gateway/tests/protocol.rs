@@ -63,17 +63,25 @@ async fn oversized_message_closes_with_1009_without_reading_it() {
     header.extend_from_slice(&[1, 2, 3, 4]);
     assert_eq!(close_code_after(&server, &header).await, 1009);
 
-    // A message just over the limit, sent whole, also gets 1009; one at the limit passes.
+    // The same valid request padded with trailing spaces (JSON allows them): exactly at
+    // the limit it is answered, one byte over it gets 1009.
+    let padded = |len: usize| {
+        let mut text = r#"{"event":"echo","data":{"text":"at the limit"},"id":1}"#.to_owned();
+        text.push_str(&" ".repeat(len - text.len()));
+        assert_eq!(text.len(), len);
+        text
+    };
     let mut raw = Raw::connect(server.addr).await;
     raw.frame().await.unwrap();
-    let text = format!(
-        r#"{{"event":"echo","data":{{"text":"{}"}},"id":1}}"#,
-        "a".repeat(200)
-    );
-    raw.send(&masked(0x81, text.as_bytes())).await;
+    raw.send(&masked(0x81, padded(1024).as_bytes())).await;
     let (_, ack) = raw.frame().await.unwrap();
-    assert!(String::from_utf8_lossy(&ack).contains(r#""event":"ack""#));
-    raw.send(&masked(0x81, &vec![b' '; 1025])).await;
+    let ack: serde_json::Value = serde_json::from_slice(&ack).unwrap();
+    assert_eq!(
+        (&ack["event"], &ack["id"]),
+        (&json!("ack"), &json!(1)),
+        "{ack}"
+    );
+    raw.send(&masked(0x81, padded(1025).as_bytes())).await;
     assert_eq!(raw.close_code().await, 1009);
 }
 
@@ -92,16 +100,37 @@ async fn other_clients_keep_working() {
     assert_eq!(reply["event"], "ack");
 }
 
-/// A client that says nothing, not even a pong, is closed with 1001 after the idle
-/// timeout (the raw client never answers the server's pings).
+/// A client that says nothing, not even a pong, is pinged, then closed with 1001 and "no
+/// sign of life" no earlier than the idle timeout (the raw client never answers pings).
 #[tokio::test]
 async fn silent_client_is_closed_after_the_idle_timeout() {
-    let server = start_with(|config| {
-        config.idle_timeout = Some(std::time::Duration::from_millis(200));
-    })
-    .await;
+    let idle = std::time::Duration::from_millis(200);
+    let server = start_with(|config| config.idle_timeout = Some(idle)).await;
+    // Started before the handshake, so it cannot be later than the server's own clock.
+    let started = std::time::Instant::now();
     let mut raw = Raw::connect(server.addr).await;
-    assert_eq!(raw.close_code().await, 1001);
+    let mut pings = 0;
+    let close = loop {
+        let (first, payload) = raw.frame().await.expect("a close frame before EOF");
+        match first {
+            0x89 => pings += 1,
+            0x88 => break payload,
+            _ => {} // The welcome.
+        }
+    };
+    let elapsed = started.elapsed();
+    assert!(pings >= 1, "pinged before being given up on");
+    assert!(
+        elapsed >= idle,
+        "closed after {elapsed:?}, before the {idle:?} timeout"
+    );
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1001);
+    let reason = String::from_utf8_lossy(&close[2..]);
+    assert!(reason.contains("no sign of life"), "reason: {reason}");
+    assert!(
+        raw.frame().await.is_none(),
+        "TCP closed after the close frame"
+    );
 }
 
 /// Sends a raw HTTP request head and returns the response head, lower-cased.
