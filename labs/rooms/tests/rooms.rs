@@ -72,14 +72,33 @@ async fn isolation_under_load() {
             );
         }
     }
-    // And nothing more: a marker sent now is the next message each member of red sees.
-    let (marker, _) = &mut clients[0];
-    marker
-        .send(json!({ "event": "send", "data": { "room": "red", "text": "end" } }))
-        .await;
-    for (client, mine) in clients.iter_mut().filter(|(_, m)| m.contains(&"red")) {
-        let next = client.recv_event("message").await;
-        assert_eq!(next["data"]["text"], "end", "{mine:?}");
+    // And nothing more: a marker sent now to every room is what each client sees next,
+    // exactly one per room it is in.
+    for room in rooms {
+        let (sender, _) = clients
+            .iter_mut()
+            .find(|(_, mine)| mine.contains(&room))
+            .unwrap();
+        sender
+            .send(
+                json!({ "event": "send", "data": { "room": room, "text": format!("end:{room}") } }),
+            )
+            .await;
+    }
+    for (i, (client, mine)) in clients.iter_mut().enumerate() {
+        let mut markers = BTreeSet::new();
+        for _ in 0..mine.len() {
+            let next = client.recv_event("message").await;
+            let (room, text) = (&next["data"]["room"], &next["data"]["text"]);
+            assert_eq!(
+                text,
+                &json!(format!("end:{}", room.as_str().unwrap())),
+                "client {i}: {next}"
+            );
+            markers.insert(text.as_str().unwrap().to_owned());
+        }
+        let expected: BTreeSet<String> = mine.iter().map(|room| format!("end:{room}")).collect();
+        assert_eq!(markers, expected, "client {i}");
     }
 }
 
@@ -212,6 +231,20 @@ async fn slow_member_is_told_what_it_missed() {
     let missed = slow.recv_event("missed").await;
     assert_eq!(missed["data"]["room"], "flood");
     assert!(missed["data"]["missed"].as_u64().unwrap() > 0, "{missed}");
+
+    // The room carries on, for the slow member too: a new message reaches it.
+    let reply = fast
+        .request(500, "send", json!({ "room": "flood", "text": "after" }))
+        .await;
+    assert_eq!(reply["event"], "ack", "{reply}");
+    loop {
+        let message = slow.recv_event("message").await;
+        if message["data"]["text"] == "after" {
+            break;
+        }
+        // What was queued before the `missed` note; nothing after "after" is sent.
+        assert_eq!(message["data"]["text"], text.as_str());
+    }
 }
 
 /// `rooms` lists every room with its state and size.
