@@ -79,6 +79,7 @@ impl Shutdown {
         self.flag.receiver_count()
     }
 
+    // ANCHOR: going_away
     /// Tells every connection to close with 1001 and waits until all have ended, or until
     /// `deadline` has passed. Returns how many were still open at the deadline (0 when
     /// every client finished its closing handshake in time).
@@ -97,6 +98,7 @@ impl Shutdown {
         }
         left
     }
+    // ANCHOR_END: going_away
 }
 
 impl Watcher {
