@@ -6,7 +6,12 @@
 //! stdout: the JSON of its [`ServerAddrs`]. No sleeping: the child prints only after its
 //! listeners are bound, so the line means "ready". The child exits when its stdin closes,
 //! so it cannot outlive the CLI, even after a crash.
+//!
+//! [`LabProcess`] starts a lab's own server binary the same way (the soak, `src/bin/soak.rs`,
+//! runs the rooms and broadcast labs so): a lab prints no address line, so it is given a
+//! free port with `--addr` and is ready once that port accepts a connection.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -92,4 +97,92 @@ impl ChildServer {
             .context("the server did not exit")??;
         Ok(())
     }
+}
+
+/// A lab's server binary (`lab-rooms`, `lab-broadcast`...) running in a child process on
+/// 127.0.0.1; killed when this value is dropped.
+#[derive(Debug)]
+pub struct LabProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its process id, to read its memory and open files from `/proc`.
+    pub pid: u32,
+    /// The process.
+    child: Child,
+}
+
+/// How often a starting lab's port is tried: starting takes milliseconds, so this only
+/// bounds the number of attempts within [`READY_TIMEOUT`].
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// Times a lab is started on a fresh port when it exits at once (another program took the
+/// port between our choosing it and the lab binding it).
+const START_ATTEMPTS: usize = 3;
+
+impl LabProcess {
+    /// Starts `exe --addr 127.0.0.1:<free port> <args>` with its logs at `warn` (unless
+    /// `RUST_LOG` says otherwise: the labs log every request at `info`) and waits until the
+    /// port accepts a TCP connection.
+    pub async fn spawn(exe: &Path, args: &[String]) -> anyhow::Result<Self> {
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::try_spawn(exe, args).await {
+                Ok(lab) => return Ok(lab),
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    async fn try_spawn(exe: &Path, args: &[String]) -> anyhow::Result<Self> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        let mut command = Command::new(exe);
+        command
+            .arg("--addr")
+            .arg(addr.to_string())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "warn");
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let pid = child.id().context("the lab exited at once")?;
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!("{} exited with {status} before listening", exe.display());
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(Self { addr, pid, child });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "{} did not listen on {addr} within {READY_TIMEOUT:?}",
+                    exe.display()
+                );
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// Kills the lab and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.start_kill().ok();
+        tokio::time::timeout(READY_TIMEOUT, self.child.wait())
+            .await
+            .context("the lab did not exit")??;
+        Ok(())
+    }
+}
+
+/// A port of 127.0.0.1 that was free a moment ago: the kernel's choice for port 0, released
+/// at once for the child to bind.
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
 }

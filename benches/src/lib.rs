@@ -14,6 +14,9 @@
 //! - [`workloads`]: connection setup, idle memory, server push.
 //! - [`run`]: a whole run: repetitions, ratios to raw TCP; [`report`] and [`charts`] write
 //!   it out; [`machine`] describes the machine it ran on; [`child`] starts the server.
+//! - [`soak`]: the bookkeeping of `soak` (`src/bin/soak.rs`), which runs the rooms and
+//!   broadcast labs under a thousand clients for minutes: exactly-once delivery, memory over
+//!   time, open descriptors, latency per minute.
 //!
 //! The rules that make the numbers honest (DESIGN.md, "The benchmark harness"): transports
 //! side by side in one run with raw TCP as the floor; the same payload bytes everywhere;
@@ -32,6 +35,7 @@ pub mod procstat;
 pub mod report;
 pub mod run;
 pub mod server;
+pub mod soak;
 pub mod stats;
 pub mod transport;
 pub mod wire;

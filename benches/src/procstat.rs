@@ -4,8 +4,10 @@
 //!   field, the nanoseconds each thread spent on a CPU. Nanosecond resolution, unlike the
 //!   10 ms ticks of `/proc/<pid>/stat`, which matters for microsecond messages.
 //! - Memory: `VmRSS` from `/proc/<pid>/status`, the resident set size.
+//! - Open files: the entries of `/proc/<pid>/fd`, one per descriptor (sockets included), so
+//!   a server that forgets to close connections shows a count that only grows.
 //!
-//! On other systems both return `None` and the reports leave the columns empty.
+//! On other systems each returns `None` and the reports leave the columns empty.
 
 use std::fs;
 
@@ -39,6 +41,11 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// File descriptors `pid` has open right now (every socket, pipe and file).
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -48,6 +55,8 @@ mod tests {
             let pid = std::process::id();
             assert!(super::cpu_ns(pid).is_some());
             assert!(super::rss_bytes(pid).unwrap() > 0);
+            // At least stdin, stdout and stderr, plus the listing's own descriptor.
+            assert!(super::open_fds(pid).unwrap() >= 3);
         }
     }
 }
