@@ -130,6 +130,9 @@ async fn serve(fanout: FanOut, socket_buffer: usize) -> anyhow::Result<()> {
     let mut config = LabConfig::for_port(listener.local_addr()?.port()).with_fanout(fanout);
     config.gateway.idle_timeout = None;
     config.gateway.max_connections = 100_000;
+    // The publisher sends as fast as the benchmark asks: the per-connection rate limit would
+    // close it, and it is not what this benchmark measures.
+    config.gateway.rate_limit = None;
     config.gateway.outgoing_queue = BENCH_QUEUE;
     config.gateway.socket_buffer_bytes = socket_buffer;
     config.hub.volatile_keep_free = BENCH_QUEUE / 2;

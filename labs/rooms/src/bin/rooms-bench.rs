@@ -89,6 +89,9 @@ async fn serve(members: usize) -> anyhow::Result<()> {
     let mut config = RoomsConfig::for_port(addr.port());
     config.limits.members_per_room = members;
     config.gateway.max_connections = members + 10;
+    // The publisher sends as fast as the benchmark asks: the per-connection rate limit would
+    // close it, and it is not what this benchmark measures.
+    config.gateway.rate_limit = None;
     let registry = RoomRegistry::new(config.limits.clone());
     println!("{addr}");
     // Ends when the parent closes our stdin (or kills us).
