@@ -129,11 +129,19 @@ mod tests {
         assert_eq!(violation_of_axum(err).map(|v| v.code), Some(1007));
     }
 
-    /// A long reason is cut to fit in a control frame, on a character boundary.
+    /// A long reason is cut to the longest prefix of at most 123 bytes that ends on a
+    /// character boundary; one of 123 bytes is kept whole.
     #[test]
     fn reason_fits() {
+        // `é` is 2 bytes: 61 of them are 122 bytes, and the 62nd would cross 123.
         let v = Violation::new(1002, "é".repeat(100));
-        assert!(v.reason.len() <= 123);
-        assert!(v.reason.chars().all(|c| c == 'é'));
+        assert_eq!(v.reason, "é".repeat(61));
+        assert_eq!(v.reason.len(), 122);
+        let ascii = Violation::new(1002, "a".repeat(200));
+        assert_eq!(ascii.reason.len(), 123, "cut at exactly 123 when it can be");
+        assert_eq!(
+            Violation::new(1002, "a".repeat(123)).reason,
+            "a".repeat(123)
+        );
     }
 }
