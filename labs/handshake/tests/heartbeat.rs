@@ -10,9 +10,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use kit::testing::raw::{RawClient, masked};
+use lab_handshake::close::CloseFrame;
 use lab_handshake::events::{ConnectionState, Event, Observer};
-use lab_handshake::{Connection, Role, Settings};
+use lab_handshake::{Connection, Message, Role, Settings};
 use tokio::io::AsyncWriteExt;
 
 /// The server pings after the idle interval, and drops the connection when the ping goes
@@ -93,7 +95,18 @@ async fn state_machine_events() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(messages.len(), 3, "text, pong, close: {messages:?}");
+    assert_eq!(
+        messages,
+        vec![
+            Message::Text("a".into()),
+            Message::Pong(Bytes::from_static(b"heartbeat")),
+            Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: String::new()
+            })),
+        ],
+        "text, pong, close"
+    );
     assert_eq!(
         *states.lock().unwrap(),
         vec![
