@@ -6,7 +6,8 @@
 //! RUSTC_BOOTSTRAP=1 cargo fuzz run reassembly       # from fuzz/ (see README.md)
 //! ```
 //!
-//! Input: `[role][limit][k][k chunk sizes][stream]` (see `ws_fuzz::StreamInput`). The
+//! Input: `[role][limit][k][k chunk sizes][stream]` (see `ws_fuzz::StreamInput`; the role
+//! byte's second bit also turns on an observer in the cut run, as the lab page has). The
 //! connection is the real one, `recv` called until it fails, exactly as the lab's echo loop
 //! does; only the socket is in memory. What must hold, besides never panicking or hanging:
 //!
@@ -241,14 +242,17 @@ fuzz_target!(|data: &[u8]| {
     };
     // Everything in one read, right behind the handshake.
     let whole = run(&input, input.stream, Vec::new(), false);
-    // The first chunk with the handshake, the others one read each, and someone watching.
+    // The first chunk with the handshake, the others one read each; someone watching when
+    // the role byte's second bit is set (turning every event into JSON costs more than the
+    // connection itself, so not on every input).
     let mut chunks = input.chunks();
     let first = if chunks.is_empty() {
         &[][..]
     } else {
         chunks.remove(0)
     };
-    let cut = run(&input, first, chunks, true);
+    let watched = data[0] & 2 != 0;
+    let cut = run(&input, first, chunks, watched);
     assert_eq!(
         whole, cut,
         "the outcome depends on where the stream was cut"
