@@ -182,6 +182,11 @@ pub fn gateway(config: LabConfig) -> (Gateway<Hub, Member>, Hub) {
         .on("publish", publish)
         .on("confirm", confirm)
         .on("stats", stats)
+        // Subscriptions change in the order they were asked for, and before any later
+        // request of the same connection. `publish` stays concurrent: with confirmations it
+        // waits up to its timeout, and the publisher must stay free meanwhile; a publisher
+        // that needs its broadcasts in order waits for each ack.
+        .ordered(["subscribe", "unsubscribe"])
         .after_init(move |server| on_init.attach(server))
         .on_connect(attributes)
         .on_connected(move |socket: &Socket<Member>| {

@@ -18,7 +18,7 @@
 //! of the protocol end the connection with the close code RFC 6455 gives them (`kit::close`);
 //! errors of a message only earn an `exception`. Chapter 6 ("The gateway") walks through it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,8 +83,15 @@ pub struct Config {
     pub shutdown: kit::Shutdown,
     /// Silence after which a connection is considered dead and closed with 1001. The server
     /// pings at half this interval, so a live client (a browser answers pings by itself)
-    /// is never silent that long. `None` turns the heartbeat off.
+    /// is never silent that long, unless [`Config::ping_interval`] says otherwise. `None`
+    /// turns the silence check off.
     pub idle_timeout: Option<Duration>,
+    /// How often the server pings, when it should not be half of `idle_timeout`: the
+    /// resilience lab (chapter 10) sets the ping interval and the ping timeout apart, as
+    /// Socket.IO's `pingInterval` and `pingTimeout` do. `None` keeps the default (half of
+    /// `idle_timeout`, no pings without it). Keep it well below `idle_timeout`, or live
+    /// clients are closed for a silence the server caused.
+    pub ping_interval: Option<Duration>,
     /// tungstenite's read and write buffer sizes. Its default is 128 KiB each, about 134 KiB
     /// of memory per idle connection; 4 KiB brings that down to a few KiB (chapter 10
     /// measures it), at the cost of more reads for large messages.
@@ -110,6 +117,7 @@ impl Config {
             rate_limit: Some(RateLimit::DEFAULT),
             shutdown: kit::Shutdown::new(),
             idle_timeout: Some(Duration::from_secs(60)),
+            ping_interval: None,
             socket_buffer_bytes: 4 * 1024,
             write_batch: MAX_BATCH,
         }
@@ -229,6 +237,8 @@ pub struct Gateway<S, C> {
     on_disconnect: Option<DisconnectHook<C>>,
     /// The subprotocols the server speaks, see [`Gateway::protocols`].
     protocols: Vec<String>,
+    /// The events handled in arrival order, see [`Gateway::ordered`].
+    ordered: HashSet<String>,
 }
 // ANCHOR_END: gateway
 
@@ -264,6 +274,7 @@ where
             on_connected: None,
             on_disconnect: None,
             protocols: Vec::new(),
+            ordered: HashSet::new(),
         }
     }
 
@@ -365,6 +376,26 @@ where
         self
     }
 
+    // ANCHOR: ordered
+    /// Handles `events` in the order they arrive on a connection, one at a time: the next
+    /// message of that connection is read only once the handler has answered.
+    ///
+    /// By default each message gets a task of its own, so a slow request does not hold up
+    /// the next one; but two requests then run side by side, and the second may finish
+    /// first. For an `echo` that is fine (the answers carry their `id`); for a chat it is
+    /// not: a `send` could overtake the one before it, or even the `join` that lets it in.
+    /// A NestJS gateway on the `ws` adapter handles a connection's messages one after the
+    /// other in the same way, as long as its handlers do not `await` anything slow.
+    pub fn ordered<I>(mut self, events: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.ordered.extend(events.into_iter().map(Into::into));
+        self
+    }
+    // ANCHOR_END: ordered
+
     /// The registered event names, sorted.
     pub fn events(&self) -> Vec<String> {
         self.handlers.keys().cloned().collect()
@@ -382,7 +413,8 @@ where
             for wrap in self.layers.iter().rev() {
                 service = wrap(service);
             }
-            routes.insert(Arc::<str>::from(event), service);
+            let ordered = self.ordered.contains(&event);
+            routes.insert(Arc::<str>::from(event), Route { service, ordered });
         }
         for hook in self.after_init {
             hook(&self.server);
@@ -408,6 +440,14 @@ where
     // ANCHOR_END: into_router
 }
 
+/// One event's handling.
+struct Route<S, C> {
+    /// Interceptors, guards, pipe and handler.
+    service: HandlerService<S, C>,
+    /// Handled before the connection's next message is read ([`Gateway::ordered`]).
+    ordered: bool,
+}
+
 /// What every connection of a built gateway shares.
 struct Shared<S, C> {
     /// One permit per open connection, [`Config::max_connections`] in all. A connection
@@ -421,7 +461,7 @@ struct Shared<S, C> {
     /// The handle on every connection.
     server: Server,
     /// Each event's full pipeline: interceptors, guards, pipe, handler.
-    routes: HashMap<Arc<str>, HandlerService<S, C>>,
+    routes: HashMap<Arc<str>, Route<S, C>>,
     /// See [`Gateway::on_connect`].
     on_connect: ConnectHook<C>,
     /// See [`Gateway::on_connected`].
@@ -595,7 +635,10 @@ async fn run_connection<S, C>(
     );
     let socket = Socket::new(id, peer, state, queue, shared.server.clone());
     let (stop, stopped) = oneshot::channel();
-    let ping_every = shared.config.idle_timeout.map(|idle| idle / 2);
+    let ping_every = shared
+        .config
+        .ping_interval
+        .or(shared.config.idle_timeout.map(|idle| idle / 2));
     let batch = shared.config.write_batch.max(1);
     let send_task = tokio::spawn(send_task(sink, outgoing, stopped, ping_every, batch));
     tracing::info!(conn = id, ?peer, "connected");
@@ -734,8 +777,9 @@ where
 
 // ANCHOR: dispatch
 /// Routes one text message: parse, find the handler, and run it in a task of its own so
-/// that a slow handler does not hold up the next message. Every request with an `id` gets
-/// exactly one answer with that `id`, whatever happens.
+/// that a slow handler does not hold up the next message (or, for an event marked
+/// [`Gateway::ordered`], to completion before the next message is read). Every request
+/// with an `id` gets exactly one answer with that `id`, whatever happens.
 async fn dispatch<S, C>(
     shared: &Arc<Shared<S, C>>,
     socket: &Socket<C>,
@@ -753,7 +797,7 @@ async fn dispatch<S, C>(
             return socket.reply(&exception(id, None, &err)).await;
         }
     };
-    let Some(service) = shared.routes.get(envelope.event.as_str()) else {
+    let Some(route) = shared.routes.get(envelope.event.as_str()) else {
         tracing::debug!(conn = socket.id(), event = %envelope.event, "unknown event");
         let err = WsException::UnknownEvent(envelope.event.clone());
         return socket
@@ -775,8 +819,8 @@ async fn dispatch<S, C>(
         },
         data: envelope.data,
     };
-    let (service, socket) = (service.clone(), socket.clone());
-    tokio::spawn(async move {
+    let (service, socket) = (route.service.clone(), socket.clone());
+    let handling = async move {
         // The handler runs in a task of its own so that a panic in it is caught here and
         // still answered, as an internal error.
         let outcome = match tokio::spawn(service.oneshot(call)).await {
@@ -796,7 +840,13 @@ async fn dispatch<S, C>(
             socket.reply(&reply).await;
         }
         drop(permit);
-    });
+    };
+    if route.ordered {
+        // The receive loop waits here: the next message is read once this one is answered.
+        handling.await;
+    } else {
+        tokio::spawn(handling);
+    }
 }
 // ANCHOR_END: dispatch
 

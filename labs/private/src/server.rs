@@ -448,7 +448,18 @@ pub fn app(config: Config) -> (Router, Arc<AppState>) {
         .on("create_group", create_group)
         .on("invite", invite)
         .on("join", join)
-        .on("send", send);
+        .on("send", send)
+        // A conversation: a user's requests are handled in the order they were sent (a
+        // `send` never overtakes the one before it, nor the `join` it depends on).
+        .ordered([
+            "publish_key",
+            "keys",
+            "open_direct",
+            "create_group",
+            "invite",
+            "join",
+            "send",
+        ]);
     let login = allowlist.protect(
         Router::new()
             .route("/login", post(login))

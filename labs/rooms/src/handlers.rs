@@ -121,6 +121,9 @@ pub fn gateway(config: RoomsConfig, registry: RoomRegistry) -> Gateway<RoomRegis
         .on("leave", leave)
         .on("rooms", rooms)
         .on("send", send)
+        // A chat: a member's messages reach the room in the order they were sent, and a
+        // `send` right after a `join` is handled after it.
+        .ordered(["join", "leave", "rooms", "send"])
         .after_init(move |server| attach.attach(server))
         .on_connect(name_from)
         .on_connected(|socket| {
