@@ -153,12 +153,18 @@ async fn typing_reaches_everyone_but_the_sender() {
     );
 }
 
-/// A payload without `active` is refused by the pipe.
+/// A payload without `active`, or with one that is not a boolean, is refused by the pipe.
 #[tokio::test]
 async fn typing_validates_its_payload() {
     let server = with_typing().await;
     let (mut ada, _) = Json::welcomed(&server, "?user=ada").await;
-    let reply = ada.request(1, "typing", json!({ "active": "yes" })).await;
-    assert_eq!(reply["data"]["cause"]["kind"], "validation");
+    for (id, data) in [(1, json!({})), (2, json!({ "active": "yes" }))] {
+        let reply = ada.request(id, "typing", data.clone()).await;
+        assert_eq!(reply["event"], "exception", "{data}: {reply}");
+        assert_eq!(
+            reply["data"]["cause"]["kind"], "validation",
+            "{data}: {reply}"
+        );
+    }
 }
 // ANCHOR_END: typing_tests

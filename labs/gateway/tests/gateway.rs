@@ -230,6 +230,15 @@ async fn server_emits_to_one_and_to_a_set() {
     assert_eq!(bob.recv_event("whispered").await["data"]["text"], "set");
     // cy's first whisper is the second one: "one" never reached it.
     assert_eq!(cy.recv_event("whispered").await["data"]["text"], "set");
+    // And the sender heard neither: the next event pushed to ada is a shout sent after.
+    let reply = ada.request(3, "shout", json!({ "text": "marker" })).await;
+    assert_eq!(reply["event"], "ack", "{reply}");
+    let next = ada.recv().await;
+    assert_eq!(
+        (&next["event"], &next["data"]["text"]),
+        (&json!("shouted"), &json!("marker")),
+        "{next}"
+    );
 }
 
 /// Per-connection state is per connection: two counters advance independently, and the
