@@ -228,6 +228,8 @@ impl FrameReader {
 mod tests {
     use super::*;
 
+    /// Both encodings round-trip, and a reply that is short, stale or has one byte changed
+    /// is refused, each with its own error.
     #[test]
     fn both_encodings_round_trip_and_replies_are_checked() {
         for encoding in Encoding::ALL {
@@ -256,6 +258,16 @@ mod tests {
                 check_reply(&request, &stale),
                 Err(ReplyError::WrongSeq { .. })
             ));
+            let mut flipped = request.payload.to_vec();
+            flipped[50] ^= 0x01;
+            let corrupted = EchoReply {
+                seq: 3,
+                payload: flipped.into(),
+            };
+            assert_eq!(
+                check_reply(&request, &corrupted),
+                Err(ReplyError::WrongBytes)
+            );
         }
     }
 

@@ -5,8 +5,9 @@
 
 use std::process::Command;
 
-/// A tiny run of two transports writes JSON, CSV, Markdown, SVG charts, the machine and the
-/// command into the chosen folder, and its JSON has one echo cell per transport and size.
+/// A tiny run of three transports writes JSON, CSV, Markdown, SVG charts, the machine and
+/// the command into the chosen folder, and its JSON has one echo cell per transport and
+/// size, each with answered requests and no errors.
 #[test]
 fn a_tiny_run_writes_every_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -64,6 +65,10 @@ fn a_tiny_run_writes_every_file() {
     assert_eq!(echo.len(), 3 * 2);
     for cell in echo {
         assert_eq!(cell["median"]["errors"], 0, "{cell}");
+        assert!(
+            cell["median"]["ok"].as_u64().is_some_and(|ok| ok > 0),
+            "no request answered: {cell}"
+        );
         assert_eq!(cell["repetitions"].as_array().unwrap().len(), 2);
     }
     assert!(report["machine"]["cpu_model"].is_string());
