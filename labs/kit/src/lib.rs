@@ -50,4 +50,6 @@ pub mod ports {
     pub const PRIVATE: u16 = 3004;
     /// Broadcast, delivery confirmation, slow consumers.
     pub const BROADCAST: u16 = 3005;
+    /// Heartbeats, reconnection with backoff, recovery of missed messages, limits.
+    pub const RESILIENCE: u16 = 3006;
 }

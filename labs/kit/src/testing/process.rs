@@ -1,6 +1,6 @@
 //! A lab's real binary as a child process, for the tests that only a process can make:
-//! stopping it with SIGTERM, as a service manager or `kill` does, and seeing what its
-//! clients are told.
+//! stopping it with SIGTERM, as a service manager or `kill` does, or killing it outright,
+//! and seeing what its clients are told.
 //!
 //! The lab is started on `--addr 127.0.0.1:0` and its port is read from the line every lab
 //! prints when it is ready (`open http://127.0.0.1:<port>/`), so no port is fixed and no
@@ -32,8 +32,14 @@ impl LabProcess {
     /// Starts `exe` (a path from `env!("CARGO_BIN_EXE_<name>")`) with `--addr 127.0.0.1:0`
     /// and `args`, and waits for its "open http://127.0.0.1:<port>/" line.
     pub async fn start(exe: &str, args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_on(exe, "127.0.0.1:0", args).await
+    }
+
+    /// Starts `exe` with `--addr addr` and `args`: the address of a lab that was stopped, to
+    /// start it again where its clients look for it.
+    pub async fn start_on(exe: &str, addr: &str, args: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(exe)
-            .args(["--addr", "127.0.0.1:0"])
+            .args(["--addr", addr])
             .args(args)
             // Plain log lines, so the address is found in them as it is printed.
             .env("NO_COLOR", "1")
@@ -78,6 +84,14 @@ impl LabProcess {
             .context("running kill")?;
         anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
         Ok(())
+    }
+
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would: no signal handler
+    /// runs and no close frame is sent, so its clients see their connections just die.
+    /// Returns once it is gone, so its port can be bound again.
+    pub async fn kill(mut self) -> anyhow::Result<ExitStatus> {
+        within("the lab's death", self.child.kill()).await??;
+        Ok(within("the lab's exit", self.child.wait()).await??)
     }
 
     /// Waits for the process to exit and returns its status and every line it printed.

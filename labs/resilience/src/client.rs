@@ -1,0 +1,518 @@
+//! The client side of resilience: when to reconnect, how long to wait, and how to come back
+//! without losing an update.
+//!
+//! Three pieces, each small enough to test on its own:
+//!
+//! 1. [`Backoff`]: exponential backoff with **full jitter** and a cap. After the n-th failure
+//!    in a row the client waits a random time in `[0, min(cap, base·2ⁿ)]`. The exponent
+//!    spreads one client's attempts out; the jitter spreads *many* clients apart: when a
+//!    server restarts, ten thousand clients that all wait exactly 1 s, then 2 s, arrive in
+//!    synchronised waves (a reconnect storm); with full jitter they arrive as a trickle.
+//!    (AWS's "Exponential Backoff And Jitter" measured this; the browser page shows it.)
+//! 2. [`classify`]: a close code is the server telling the client *why*. Some reasons pass
+//!    (a restart: 1001, a lost network: 1006, an overload: 1013), so retrying is right;
+//!    others would only happen again (a policy violation: 1008, a protocol bug: 1002), so
+//!    retrying would hammer the server for nothing. This is error classification: transient
+//!    or permanent.
+//! 3. [`Subscriber`]: a subscription that survives all that. It remembers the position of
+//!    the last update it saw, reconnects with `?since=<epoch>:<offset>`, and yields the
+//!    missed updates before the live ones, each exactly once, and the events in between
+//!    (closed, reconnecting in 340 ms, recovered or not) for a program to show.
+//!
+//! It also runs a heartbeat of its own: it pings the server every `ping_interval` and gives
+//! the connection up when it has heard nothing for `ping_timeout`. Without it, a client
+//! whose server vanished without a FIN (a cable pulled, a NAT that forgot the mapping)
+//! would wait for the next update forever. Chapter 10 ("Best practices, measured") walks
+//! through it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::stream::{Position, Recovery, Update};
+
+/// How long one connection attempt (TCP and the upgrade) may take before it counts as
+/// failed: a server that accepts the TCP connection and never answers must not hang the
+/// client.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The close code a client reports for a connection that ended without a close frame.
+/// RFC 6455 reserves 1006 for exactly this, and forbids sending it: it never travels on the
+/// wire, it is what the browser's `CloseEvent.code` says when the TCP connection just died.
+pub const ABNORMAL: u16 = 1006;
+
+// ANCHOR: backoff
+/// Exponential backoff with full jitter: the n-th retry in a row (n from 0) waits a random
+/// time in `[0, min(cap, base·2ⁿ)]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The ceiling of the first retry's delay.
+    pub base: Duration,
+    /// The ceiling no delay exceeds, however many failures: a client must come back within
+    /// a bounded time once the server is back.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// 500 ms doubling up to 30 s: the first retry comes fast (most drops are brief), and a
+    /// long outage costs the server about one attempt per client every 15 s on average.
+    pub const DEFAULT: Self = Self {
+        base: Duration::from_millis(500),
+        cap: Duration::from_secs(30),
+    };
+
+    /// The most the `attempt`-th retry (from 0) may wait: `min(cap, base·2^attempt)`,
+    /// computed without overflow however large `attempt` is.
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The delay of the `attempt`-th retry for a uniform random `unit` in `[0, 1)`: full
+    /// jitter, `ceiling · unit`. Pure, so tests choose `unit`; [`Backoff::delay`] draws it.
+    pub fn delay_for(&self, attempt: u32, unit: f64) -> Duration {
+        self.ceiling(attempt).mul_f64(unit.clamp(0.0, 1.0))
+    }
+
+    /// The delay of the `attempt`-th retry, with a fresh random draw.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        self.delay_for(attempt, rand::random::<f64>())
+    }
+}
+// ANCHOR_END: backoff
+
+// ANCHOR: classify
+/// What to do after a connection ended: come back, or give up, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", content = "reason", rename_all = "snake_case")]
+pub enum Decision {
+    /// A passing condition: reconnect after a backoff delay.
+    Retry(&'static str),
+    /// A condition that would happen again: reconnecting would only load the server.
+    Stop(&'static str),
+}
+
+impl Decision {
+    /// Whether the client reconnects.
+    pub fn retries(&self) -> bool {
+        matches!(self, Self::Retry(_))
+    }
+
+    /// The reason, in words.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Retry(reason) | Self::Stop(reason) => reason,
+        }
+    }
+}
+
+/// The decision a close code calls for (`None`: a close frame without a code, 1005).
+pub fn classify(code: Option<u16>) -> Decision {
+    use Decision::{Retry, Stop};
+    match code {
+        Some(1000) => Stop("1000 normal closure: the server ended the session on purpose"),
+        Some(1001) => Retry("1001 going away: the server is restarting or being deployed"),
+        Some(ABNORMAL) => Retry("1006 abnormal closure: the connection died without a close frame"),
+        Some(1002 | 1003 | 1007) => {
+            Stop("protocol or data error: the same bytes would fail again (a bug to fix)")
+        }
+        Some(1008) => Stop("1008 policy violation: coming back would break the policy again"),
+        Some(1009) => Stop("1009 message too big: resending it would fail again"),
+        Some(1011) => Retry("1011 internal error: the server failed, maybe only this once"),
+        Some(1012) => Retry("1012 service restart: come back in a moment"),
+        Some(1013) => Retry("1013 try again later: the server is overloaded, back off"),
+        Some(1014) => Retry("1014 bad gateway: the proxy's upstream failed"),
+        None => Retry("closed without a code: nothing says it was on purpose"),
+        Some(_) => Stop("a close code this client does not know: do not guess"),
+    }
+}
+
+/// The decision an HTTP answer to the upgrade calls for: the server refused before any
+/// WebSocket existed. Overload and gateway errors pass; a 4xx is the client's mistake
+/// (a bad `since`, a forbidden origin) and would be refused again.
+pub fn classify_refusal(status: u16) -> Decision {
+    match status {
+        503 => Decision::Retry("503: too many connections; wait at least its Retry-After"),
+        429 => Decision::Retry("429: too many requests; wait at least its Retry-After"),
+        502 | 504 => Decision::Retry("502/504: the proxy could not reach the server"),
+        500..=599 => Decision::Retry("a server error: maybe only this once"),
+        _ => Decision::Stop("refused at the handshake: the same request would be refused again"),
+    }
+}
+// ANCHOR_END: classify
+
+/// A subscriber's settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The lab's WebSocket endpoint, `ws://127.0.0.1:3006/ws`.
+    pub url: String,
+    /// The delays between attempts.
+    pub backoff: Backoff,
+    /// Retries in a row before giving up (a successful subscription starts the count again).
+    pub max_attempts: u32,
+    /// The client's heartbeat: ping every `.0`, give up after `.1` of silence; `None`: off.
+    pub heartbeat: Option<(Duration, Duration)>,
+    /// Where to start: a position seen before (recover from it), or `None` (start now).
+    pub since: Option<Position>,
+}
+
+impl Options {
+    /// Defaults for `url`: [`Backoff::DEFAULT`], 10 attempts, ping every 5 s, dead after 15 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            backoff: Backoff::DEFAULT,
+            max_attempts: 10,
+            heartbeat: Some((Duration::from_secs(5), Duration::from_secs(15))),
+            since: None,
+        }
+    }
+}
+
+// ANCHOR: event
+/// What a [`Subscriber`] yields.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A (re)subscription was answered: `recovered` says whether nothing was lost.
+    Subscribed(Recovery),
+    /// An update, exactly once and in order within its epoch; `recovered` marks one that
+    /// was missed while away and came from the server's history.
+    Update {
+        /// The update.
+        update: Update,
+        /// Whether it came from the history after a reconnection.
+        recovered: bool,
+    },
+    /// The connection ended (or could not be opened), and what the client does about it.
+    Closed {
+        /// The close code, [`ABNORMAL`] for a lost connection, `None` for a refused upgrade
+        /// or a close frame without a code.
+        code: Option<u16>,
+        /// What happened.
+        reason: String,
+        /// Retry or stop, with its reason.
+        decision: Decision,
+    },
+    /// The next attempt, after `delay`.
+    Reconnecting {
+        /// Retries in a row so far, from 1.
+        attempt: u32,
+        /// How long the client waits first.
+        delay: Duration,
+    },
+    /// The client stopped: after a [`Decision::Stop`], or after too many attempts.
+    GaveUp {
+        /// Why.
+        reason: String,
+    },
+}
+// ANCHOR_END: event
+
+/// A client connection as tokio-tungstenite opens it.
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+// ANCHOR: subscriber
+/// A subscription to the lab's stream that reconnects and recovers by itself. Call
+/// [`Subscriber::next`] in a loop; it returns `None` once the client has given up.
+#[derive(Debug)]
+pub struct Subscriber {
+    /// The settings.
+    options: Options,
+    /// The open connection, if any.
+    ws: Option<Ws>,
+    /// Events decided but not yet yielded, oldest first.
+    pending: VecDeque<Event>,
+    /// The position of the last update seen: what `since` says on the next connection.
+    position: Option<Position>,
+    /// Failures in a row.
+    attempt: u32,
+    /// The wait before the next connection attempt.
+    wait: Option<Duration>,
+    /// Set once the client has given up.
+    stopped: bool,
+    /// When the server was last heard from (any frame), for the heartbeat.
+    last_heard: Instant,
+}
+// ANCHOR_END: subscriber
+
+impl Subscriber {
+    /// A subscriber that will connect on the first call to [`Subscriber::next`].
+    pub fn new(options: Options) -> Self {
+        Self {
+            position: options.since.clone(),
+            options,
+            ws: None,
+            pending: VecDeque::new(),
+            attempt: 0,
+            wait: None,
+            stopped: false,
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// The position of the last update seen.
+    pub fn position(&self) -> Option<&Position> {
+        self.position.as_ref()
+    }
+
+    /// Whether a connection is open now.
+    pub fn is_connected(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    /// Drops the connection without a close frame, as a network failure would: the TCP
+    /// connection ends and nobody says why. For tests and demonstrations
+    /// (`resilience-client --cut-every`); the next call to `next` handles it like any loss.
+    pub fn cut(&mut self) {
+        if self.ws.take().is_some() {
+            self.lost(
+                Some(ABNORMAL),
+                "connection cut on purpose (a simulated network failure)".into(),
+                classify(Some(ABNORMAL)),
+                None,
+            );
+        }
+    }
+
+    /// The URL of the next attempt: with `since` when there is a position to recover from.
+    fn url(&self) -> String {
+        match &self.position {
+            Some(position) => {
+                let sep = if self.options.url.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                format!("{}{sep}since={position}", self.options.url)
+            }
+            None => self.options.url.clone(),
+        }
+    }
+
+    // ANCHOR: lost
+    /// The connection is gone (or was never opened): record why, and either schedule the
+    /// next attempt after a jittered delay (at least `at_least`, a server's `Retry-After`)
+    /// or give up.
+    fn lost(
+        &mut self,
+        code: Option<u16>,
+        reason: String,
+        decision: Decision,
+        at_least: Option<Duration>,
+    ) {
+        self.ws = None;
+        self.pending.push_back(Event::Closed {
+            code,
+            reason,
+            decision,
+        });
+        if !decision.retries() {
+            self.stop(decision.reason().to_owned());
+            return;
+        }
+        if self.attempt >= self.options.max_attempts {
+            let reason = format!("{} attempts in a row failed", self.attempt);
+            self.stop(reason);
+            return;
+        }
+        let delay = self
+            .options
+            .backoff
+            .delay(self.attempt)
+            .max(at_least.unwrap_or_default());
+        self.attempt += 1;
+        self.wait = Some(delay);
+        self.pending.push_back(Event::Reconnecting {
+            attempt: self.attempt,
+            delay,
+        });
+    }
+    // ANCHOR_END: lost
+
+    fn stop(&mut self, reason: String) {
+        self.stopped = true;
+        self.pending.push_back(Event::GaveUp { reason });
+    }
+
+    /// Opens a connection (after the scheduled wait), or records why it could not.
+    async fn connect(&mut self) {
+        if let Some(wait) = self.wait.take() {
+            tokio::time::sleep(wait).await;
+        }
+        let url = self.url();
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
+        )
+        .await;
+        match attempt {
+            Ok(Ok((ws, _response))) => {
+                self.ws = Some(ws);
+                self.last_heard = Instant::now();
+            }
+            Ok(Err(tungstenite::Error::Http(response))) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(Duration::from_secs);
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .into_owned();
+                self.lost(
+                    None,
+                    format!("HTTP {status} {body}"),
+                    classify_refusal(status),
+                    retry_after,
+                );
+            }
+            Ok(Err(err)) => self.lost(
+                None,
+                format!("cannot connect: {err}"),
+                Decision::Retry("the server is unreachable: maybe it is restarting"),
+                None,
+            ),
+            Err(_) => self.lost(
+                None,
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+                Decision::Retry("the server is unreachable: maybe it is restarting"),
+                None,
+            ),
+        }
+    }
+
+    // ANCHOR: next
+    /// The next event: an update, a (re)subscription, a loss, a reconnection. Waits for as
+    /// long as it takes (backoff delays included); `None` once the client has given up.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.stopped {
+                return None;
+            }
+            let Some(ws) = self.ws.as_mut() else {
+                self.connect().await;
+                continue;
+            };
+            let heartbeat = self.options.heartbeat;
+            let ping_due = async {
+                match heartbeat {
+                    Some((interval, _)) => tokio::time::sleep(interval).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                message = ws.next() => self.received(message),
+                () = ping_due => {
+                    let Some((_, timeout)) = heartbeat else { continue };
+                    if self.last_heard.elapsed() >= timeout {
+                        self.ws = None;
+                        let reason = format!("the server was silent for {timeout:?}: presumed dead");
+                        self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+                    } else if tokio::time::timeout(timeout, ws.send(Message::Ping(Default::default())))
+                        .await
+                        .map_or(true, |sent| sent.is_err())
+                    {
+                        self.lost(Some(ABNORMAL), "the ping could not be sent".into(), classify(Some(ABNORMAL)), None);
+                    }
+                }
+            }
+        }
+    }
+    // ANCHOR_END: next
+
+    // ANCHOR: received
+    /// Handles one read from the connection.
+    fn received(&mut self, message: Option<Result<Message, tungstenite::Error>>) {
+        self.last_heard = Instant::now();
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code));
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return self.lost(code, reason, classify(code), None);
+            }
+            // Pings are answered by tungstenite; any frame is a sign of life.
+            Some(Ok(_)) => return,
+            Some(Err(err)) => {
+                let reason = format!("connection lost: {err}");
+                return self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+            }
+            None => {
+                let reason = "TCP closed without a close frame".to_owned();
+                return self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+            }
+        };
+        let Ok(envelope) = serde_json::from_str::<Envelope>(text.as_str()) else {
+            tracing::warn!("a message that is not the lab's envelope");
+            return;
+        };
+        match envelope.event.as_str() {
+            "subscribed" => match serde_json::from_value::<Recovery>(envelope.data) {
+                Ok(recovery) => self.subscribed(recovery),
+                Err(err) => tracing::warn!(%err, "a malformed subscribed event"),
+            },
+            "update" => match serde_json::from_value::<Update>(envelope.data) {
+                Ok(update) => self.update(update, false),
+                Err(err) => tracing::warn!(%err, "a malformed update"),
+            },
+            // Acks and exceptions of requests this client does not send.
+            _ => {}
+        }
+    }
+
+    /// A (re)subscription: the missed updates first, then the position is the server's.
+    fn subscribed(&mut self, recovery: Recovery) {
+        self.attempt = 0;
+        let missed = recovery.missed.clone();
+        let now = Position {
+            epoch: recovery.epoch.clone(),
+            offset: recovery.offset,
+        };
+        self.pending.push_back(Event::Subscribed(recovery));
+        for update in missed {
+            self.update(update, true);
+        }
+        // Recovered or not, the live stream goes on after the server's latest offset.
+        self.position = Some(now);
+    }
+
+    /// An update, unless it was already seen (a duplicate is dropped, never yielded twice).
+    fn update(&mut self, update: Update, recovered: bool) {
+        let seen = self
+            .position
+            .as_ref()
+            .is_some_and(|p| p.epoch == update.epoch && update.offset <= p.offset);
+        if seen {
+            return;
+        }
+        self.position = Some(update.position());
+        self.pending.push_back(Event::Update { update, recovered });
+    }
+    // ANCHOR_END: received
+}
+
+/// The gateway's envelope, as much of it as a subscriber reads.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    /// The event's name.
+    event: String,
+    /// Its payload.
+    #[serde(default)]
+    data: Value,
+}

@@ -1,0 +1,95 @@
+//! The lab's gateway: a subscription at the handshake, the ticker that feeds the stream,
+//! and the hooks that keep the stream's subscribers in step with the open connections.
+//!
+//! A client subscribes by connecting: `/ws` for a first subscription, `/ws?since=<epoch>:<offset>`
+//! to recover what it missed. Its first message is `subscribed` (the [`Recovery`]: epoch,
+//! latest offset, `recovered`, the missed updates), then one `update` per published update:
+//!
+//! ```text
+//! server → client  {"event":"subscribed","data":{"epoch":"9f…","offset":42,"was_recovering":true,
+//!                   "recovered":true,"reason":"…","missed":[{"epoch":"9f…","offset":41,"price":101.5},…]}}
+//! server → client  {"event":"update","data":{"epoch":"9f…","offset":43,"price":101.7}}
+//! client → server  {"event":"position","id":1}  →  ack {"epoch","offset","retained":[oldest,newest]}
+//! ```
+//!
+//! The limits, the heartbeat and the goodbye are the gateway's (chapter 6): this file adds
+//! only what resilience needs on top. Chapter 10 ("Best practices, measured") walks
+//! through it.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use lab_gateway::{Ctx, Disconnect, Gateway, Handshake, Refusal, Server, Socket, WsException};
+use serde_json::{Value, json};
+
+use crate::Config;
+use crate::stream::{Position, Recovery, Stream};
+
+/// Each connection's state: the position it asked to recover from, if any.
+pub type Since = Option<Position>;
+
+/// `position`: where the stream is, and what its history still holds.
+async fn position(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsException> {
+    let position = ctx.state.position();
+    Ok(json!({
+        "epoch": position.epoch,
+        "offset": position.offset,
+        "retained": ctx.state.retained(),
+    }))
+}
+
+// ANCHOR: since
+/// The connect hook: reads `since` from the query string. A malformed one is refused with
+/// HTTP 400 before any WebSocket exists, so a client learns of its bug at once instead of
+/// silently getting a fresh subscription.
+fn since(handshake: &Handshake, _server: &Server) -> Result<Since, Refusal> {
+    handshake
+        .query("since")
+        .map(|since| since.parse::<Position>())
+        .transpose()
+        .map_err(|err| Refusal::new(StatusCode::BAD_REQUEST, err.to_string()))
+}
+// ANCHOR_END: since
+
+// ANCHOR: build
+/// The lab's gateway on `stream`.
+pub fn gateway(config: &Config, stream: &Stream) -> Gateway<Stream, Since> {
+    let (on_init, on_join, on_leave) = (stream.clone(), stream.clone(), stream.clone());
+    Gateway::new(stream.clone(), config.gateway.clone())
+        .on("position", position)
+        .after_init(move |server| on_init.attach(server))
+        .on_connect(since)
+        .on_connected(move |socket: &Socket<Since>| {
+            let since = socket.with(|since| since.clone());
+            let Recovery {
+                recovered,
+                missed,
+                reason,
+                ..
+            } = on_join.subscribe(socket.id(), since.as_ref());
+            tracing::info!(conn = socket.id(), ?since, recovered, missed = missed.len(), %reason, "subscribed");
+        })
+        .on_disconnect(move |socket: &Socket<Since>, _why: &Disconnect| {
+            on_leave.leave(socket.id());
+        })
+}
+// ANCHOR_END: build
+
+// ANCHOR: ticker
+/// Publishes `per_second` updates a second until the server's goodbye starts. A missed
+/// tick (a busy machine) is skipped, not made up in a burst.
+pub async fn ticker(stream: Stream, per_second: f64, shutdown: kit::Shutdown) {
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return;
+    }
+    let every = Duration::from_secs_f64(1.0 / per_second);
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The ticker is not a connection, so it holds no `Watcher` (the goodbye would count it
+    // as one still closing): it reads the flag once per tick instead.
+    while !shutdown.is_started() {
+        interval.tick().await;
+        stream.tick();
+    }
+}
+// ANCHOR_END: ticker

@@ -1,0 +1,93 @@
+//! The resilience lab's server: a ticker of numbered updates, with a heartbeat, a bounded
+//! history for recovery, the gateway's limits, and a goodbye with 1001.
+//!
+//! ```text
+//! cargo run -p lab-resilience                         # open http://127.0.0.1:3006/
+//! cargo run -p lab-resilience -- --no-heartbeat       # a dead peer is never freed
+//! cargo run -p lab-resilience -- --history 5          # too short to recover a long gap
+//! ```
+//!
+//! Stop it with Ctrl-C and start it again: every client hears 1001, comes back with
+//! backoff, and is told `recovered: false` (a new epoch). Chapter 10 ("Best practices,
+//! measured") walks through it.
+
+use std::time::Duration;
+
+use clap::Parser;
+use lab_resilience::{Config, HistoryLimits};
+
+/// Heartbeats, reconnection with backoff, recovery of missed updates, limits.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// `--addr` and `--allow-origin`, as every lab takes them.
+    #[command(flatten)]
+    serve: kit::cli::ServeArgs,
+
+    /// Seconds between the server's pings to each client.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    ping_interval: Duration,
+
+    /// Seconds of silence after which a client is presumed dead (half-open) and freed.
+    #[arg(long, value_name = "SECS", default_value = "15", value_parser = seconds)]
+    ping_timeout: Duration,
+
+    /// No pings and no silence check: a vanished client then holds its connection (and
+    /// its permit) until the kernel gives up on it, hours later.
+    #[arg(long)]
+    no_heartbeat: bool,
+
+    /// Updates kept for recovery (the count bound of the history).
+    #[arg(long, value_name = "COUNT", default_value_t = HistoryLimits::default().max_len)]
+    history: usize,
+
+    /// Seconds an update is kept for recovery (the age bound of the history).
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = seconds)]
+    history_secs: Duration,
+
+    /// Updates the ticker publishes per second (0: none).
+    #[arg(long, value_name = "PER_SEC", default_value_t = 2.0)]
+    rate: f64,
+
+    /// Open connections allowed; the next one is answered 503 with Retry-After.
+    #[arg(long, default_value_t = 1000)]
+    max_connections: usize,
+}
+
+/// A number of seconds, fractions allowed (`0.5`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    kit::init_tracing();
+    anyhow::ensure!(
+        args.no_heartbeat || args.ping_interval < args.ping_timeout,
+        "--ping-interval must be shorter than --ping-timeout, or live clients look dead"
+    );
+
+    let (listener, addr) = args.serve.bind(kit::ports::RESILIENCE).await?;
+    let mut config = Config::for_port(addr.port())
+        .with_heartbeat((!args.no_heartbeat).then_some((args.ping_interval, args.ping_timeout)));
+    config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
+    config.gateway.max_connections = args.max_connections;
+    config.history = HistoryLimits {
+        max_len: args.history,
+        max_age: args.history_secs,
+    };
+    config.rate = args.rate;
+
+    let shutdown = config.gateway.shutdown.clone();
+    let (app, stream) = lab_resilience::build(config);
+    tracing::info!(
+        epoch = %stream.epoch(),
+        "resilience lab: open http://{addr}/  (WebSocket at ws://{addr}/ws, Ctrl-C to stop)"
+    );
+    kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
+    Ok(())
+}
