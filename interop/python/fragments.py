@@ -3,10 +3,11 @@
     python fragments.py ws://127.0.0.1:PORT/ws
 
 websockets sends a message as several frames when send() is given an iterable: the first
-frame carries the opcode, the others are continuations, the last has FIN set. The lab must
-reassemble them and echo one message. Prints {"case": "fragmented", ...} for two text messages
-in 3 frames, one with a 3-byte character in a frame of its own, and a binary message in
-3 frames of 64 KiB, then {"case": "ping", ...}.
+frame carries the opcode, the others are continuations, and it ends the message with one more,
+empty continuation frame with FIN set (so 3 parts make 4 frames; the test checks them in the
+lab's inspector). The lab must reassemble them and echo one message. Prints
+{"case": "fragmented", ...} for two text messages in 3 parts, one with a 3-byte character in a
+part of its own, and a binary message in 3 parts of 64 KiB, then {"case": "ping", ...}.
 """
 
 import asyncio
