@@ -85,5 +85,16 @@ pub fn all() -> Vec<Lab> {
                   the exact delivered / failed / timed-out counts; see volatile drops.",
             router: lab_broadcast::router,
         },
+        Lab {
+            topic: "resilience",
+            title: "Resilience: heartbeats, reconnection with backoff, recovery of missed updates",
+            package: "lab-resilience",
+            port: kit::ports::RESILIENCE,
+            chapter: "best-practices",
+            summary: "Drop your connection and watch the page back off with jitter, reconnect \
+                      with since=<epoch>:<offset> and replay the updates it missed \
+                      (recovered: true); restart the server and see recovered: false.",
+            router: lab_resilience::router,
+        },
     ]
 }

@@ -12,7 +12,14 @@ use kit::testing::TestServer;
 
 /// The course's labs, named here rather than taken from `labs::all()`: a lab missing from
 /// the launcher fails the tests that visit them all, instead of being skipped by them.
-const TOPICS: [&str; 5] = ["handshake", "gateway", "rooms", "private", "broadcast"];
+const TOPICS: [&str; 6] = [
+    "handshake",
+    "gateway",
+    "rooms",
+    "private",
+    "broadcast",
+    "resilience",
+];
 
 /// A headless browser and the course site (the built book, every lab mounted) on a free
 /// port; `None` when no browser is installed (the test is then skipped, and says so).

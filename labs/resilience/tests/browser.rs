@@ -1,0 +1,133 @@
+//! The page in a real browser (headless Chromium): it connects and shows the stream; after
+//! "drop my connection" it reconnects with `since` and shows the missed updates marked as
+//! recovered; after the server says 1001 and comes back on the same port with a new epoch,
+//! it reconnects and shows `recovered: false`.
+
+// Tests report failures by panicking: unwrap is how they say "this must work".
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::publish;
+use kit::browser::Browser;
+use lab_resilience::{Config, Stream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A lab server on `addr` (ticker and heartbeat off): its stream, its goodbye, and a
+/// switch that stops it.
+struct Lab {
+    addr: SocketAddr,
+    stream: Stream,
+    shutdown: kit::Shutdown,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn serve_on(addr: SocketAddr) -> Lab {
+    let listener = kit::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::for_port(addr.port()).with_heartbeat(None);
+    config.rate = 0.0;
+    let shutdown = config.gateway.shutdown.clone();
+    let (router, stream) = lab_resilience::build(config);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(kit::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Lab {
+        addr,
+        stream,
+        shutdown,
+        stop,
+        task,
+    }
+}
+
+/// The page follows the stream through a dropped connection (recovered: true, the missed
+/// updates marked) and through a restart of the server (1001, then recovered: false).
+#[tokio::test]
+async fn page_recovers_after_a_drop_and_reports_a_restart() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let lab = serve_on("127.0.0.1:0".parse().unwrap()).await;
+    let addr = lab.addr;
+    browser
+        .goto(&format!("http://{addr}/?base=100&cap=400&outage=1000"))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the page is subscribed",
+            "return document.getElementById('state').textContent === 'OPEN' \
+               && document.getElementById('recovery').textContent.includes('subscribed to epoch');",
+        )
+        .await
+        .unwrap();
+    publish(&lab.stream, 3);
+    browser
+        .wait_until(
+            "three live updates",
+            "return document.getElementById('count').textContent === '3';",
+        )
+        .await
+        .unwrap();
+
+    // A dropped connection: 4 updates are published during the outage.
+    browser
+        .eval("document.getElementById('drop').click(); return true;")
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the outage has begun",
+            "return document.getElementById('state').textContent === 'CLOSED';",
+        )
+        .await
+        .unwrap();
+    publish(&lab.stream, 4);
+    browser
+        .wait_until(
+            "the missed updates come back, marked",
+            "return document.getElementById('recovery').textContent.includes('recovered: true, 4 missed') \
+               && document.querySelectorAll('#stream .recovered').length === 4 \
+               && document.getElementById('count').textContent === '7' \
+               && document.getElementById('events').textContent.includes('reconnecting: attempt 1');",
+        )
+        .await
+        .unwrap();
+
+    // A restart: goodbye with 1001, then a new server (a new epoch) on the same port.
+    lab.shutdown
+        .going_away(kit::shutdown::GOODBYE_DEADLINE)
+        .await;
+    let _ = lab.stop.send(());
+    kit::testing::within("the first server's end", lab.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let again = serve_on(addr).await;
+    browser
+        .wait_until(
+            "the page is told it could not recover",
+            "return document.getElementById('recovery').textContent.includes('recovered: false') \
+               && document.getElementById('recovery').textContent.includes('another epoch') \
+               && document.getElementById('events').textContent.includes('closed: 1001') \
+               && document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    publish(&again.stream, 1);
+    browser
+        .wait_until(
+            "the new epoch's first update",
+            "return document.getElementById('count').textContent === '8';",
+        )
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+}
