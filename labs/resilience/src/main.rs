@@ -33,7 +33,8 @@ struct Args {
     ping_timeout: Duration,
 
     /// No pings and no silence check: a vanished client then holds its connection (and
-    /// its permit) until the kernel gives up on it, hours later.
+    /// its permit) until the kernel gives up retransmitting to it (about 15 minutes on
+    /// Linux), or forever when nothing is sent to it.
     #[arg(long)]
     no_heartbeat: bool,
 

@@ -68,6 +68,38 @@ async fn half_open_peer_is_freed_within_the_ping_timeout() {
     server.stop().await.unwrap();
 }
 
+/// The server pings every `ping_interval`, set apart from the timeout (the gateway's own
+/// default would be half the timeout): a peer that reads but never answers sees about
+/// 9 pings in a 1 s timeout at 100 ms, then the close with 1001.
+#[tokio::test(start_paused = true)]
+async fn pings_follow_the_ping_interval() {
+    let timeout = Duration::from_secs(1);
+    let (server, _stream) = one_seat(Some((INTERVAL, timeout))).await;
+    let mut peer = RawClient::connect(server.addr, "/ws", &[]).await.unwrap();
+    let mut pings = 0;
+    // Bounded: the subscribed event, about 9 pings, the close.
+    for _ in 0..100 {
+        let (first, payload) = peer
+            .frame()
+            .await
+            .unwrap()
+            .expect("a frame before the close");
+        match first & 0x0f {
+            0x9 => pings += 1,
+            0x8 => {
+                assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1001);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        (8..=10).contains(&pings),
+        "{pings} pings in {timeout:?} at {INTERVAL:?}"
+    );
+    server.stop().await.unwrap();
+}
+
 /// With the heartbeat off (`--no-heartbeat`), the same peer is still holding its seat an
 /// hour later: nothing ever notices it is gone.
 #[tokio::test(start_paused = true)]

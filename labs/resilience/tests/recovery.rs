@@ -12,8 +12,9 @@ mod common;
 use common::{Json, next, options, publish, start, start_with, until_offset, updates};
 use kit::testing::connect_ws;
 use lab_resilience::HistoryLimits;
-use lab_resilience::client::{Event, Subscriber};
+use lab_resilience::client::{Event, Subscriber, classify};
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The offsets of a `subscribed` event's missed updates.
 fn missed(subscribed: &Value) -> Vec<u64> {
@@ -277,5 +278,42 @@ async fn cut_longer_than_the_history_is_not_recovered() {
         "the live stream goes on; 11 to 30 are lost"
     );
     assert_eq!(updates(&before).len(), 10);
+    server.stop().await.unwrap();
+}
+
+/// A subscriber too slow for the stream (300 updates published while it reads none, more
+/// than its 256-frame queue) is closed with 1013, "try again later", which the client
+/// retries; coming back with the position of the last update it read, it recovers the
+/// rest.
+#[tokio::test]
+async fn slow_subscriber_is_closed_with_1013_and_recovers() {
+    let (server, stream) = start().await;
+    let mut slow = Json::connect(&server, "").await;
+    assert_eq!(slow.recv().await["event"], "subscribed");
+    // No `.await` in between: the connection's send task cannot drain the queue meanwhile.
+    publish(&stream, 300);
+    let mut last = 0;
+    let code = kit::testing::within("the slow client's close", async {
+        loop {
+            match futures_util::StreamExt::next(&mut slow.ws).await {
+                Some(Ok(Message::Text(text))) => {
+                    let update: Value = serde_json::from_str(text.as_str()).unwrap();
+                    last = update["data"]["offset"].as_u64().unwrap();
+                }
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(lab_resilience::stream::SLOW_CONSUMER));
+    assert!(classify(code).retries(), "1013 is worth a retry");
+    assert!((1..300).contains(&last), "it read {last} before the close");
+    let mut back = Json::connect(&server, &format!("?since={}:{last}", stream.epoch())).await;
+    let subscribed = back.recv().await;
+    assert_eq!(subscribed["data"]["recovered"], true, "{subscribed}");
+    assert_eq!(missed(&subscribed), ((last + 1)..=300).collect::<Vec<_>>());
     server.stop().await.unwrap();
 }
