@@ -169,3 +169,33 @@ async fn retry_after_1001() {
     );
     assert_eq!(accepted, 2);
 }
+
+/// Against a full server (one seat, taken), the subscriber reads the 503, classifies it as
+/// worth a retry, and waits at least its `Retry-After` (5 s), whatever its own backoff says.
+#[tokio::test]
+async fn a_503_is_retried_no_sooner_than_retry_after() {
+    let (server, _stream) = common::start_with(|config| config.gateway.max_connections = 1).await;
+    let _seated = common::Json::connect(&server, "").await;
+    let mut subscriber = Subscriber::new(options(server.ws_url("/ws")));
+    match next(&mut subscriber).await.unwrap() {
+        Event::Closed {
+            code: None,
+            reason,
+            decision,
+        } => {
+            assert!(reason.starts_with("HTTP 503"), "{reason}");
+            assert!(decision.retries());
+        }
+        other => panic!("{other:?}"),
+    }
+    match next(&mut subscriber).await.unwrap() {
+        Event::Reconnecting { attempt: 1, delay } => {
+            assert!(
+                delay >= Duration::from_secs(5),
+                "{delay:?}: Retry-After is 5 s"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    server.stop().await.unwrap();
+}
