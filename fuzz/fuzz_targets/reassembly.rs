@@ -216,13 +216,11 @@ fn model(input: &StreamInput<'_>) -> Outcome {
             },
         };
         data.extend_from_slice(&payload);
-        if text {
-            // Invalid as soon as no continuation could make it valid (section 8.1).
-            if let Err(e) = std::str::from_utf8(&data) {
-                if e.error_len().is_some() || fin {
-                    return fail(ProtocolError::InvalidUtf8, messages, replies);
-                }
-            }
+        // Text is invalid as soon as no continuation could make it valid (section 8.1).
+        if let (true, Err(e)) = (text, std::str::from_utf8(&data))
+            && (e.error_len().is_some() || fin)
+        {
+            return fail(ProtocolError::InvalidUtf8, messages, replies);
         }
         if !fin {
             partial = Some(Partial { text, data });
