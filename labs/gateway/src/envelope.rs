@@ -77,6 +77,16 @@ pub fn parse(text: &str) -> Parsed {
     };
     // Keep the id, if there is one, before the shape is checked.
     let id = value.get("id").and_then(Value::as_u64);
+    // serde's derived `Deserialize` would also read the struct from an array of its fields
+    // in order (`["join", 7, {...}]`): an envelope is an object, and nothing else is one.
+    if !value.is_object() {
+        return Parsed::Malformed {
+            id,
+            problem: "not an envelope {\"event\": string, \"data\": any, \"id\"?: integer}: \
+                      a JSON object is expected"
+                .to_owned(),
+        };
+    }
     match serde_json::from_value::<Envelope>(value) {
         Ok(envelope) => Parsed::Ok(envelope),
         Err(err) => Parsed::Malformed {
@@ -94,6 +104,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    /// Only an object is an envelope: the same fields as an array are refused.
+    #[test]
+    fn an_array_is_not_an_envelope() {
+        let Parsed::Malformed { problem, .. } = parse(r#"["join", 7, {"room": "rust"}]"#) else {
+            panic!("an array was accepted as an envelope")
+        };
+        assert!(problem.contains("object"), "{problem}");
+    }
 
     /// A request round-trips, and a missing `data` is `null`.
     #[test]
