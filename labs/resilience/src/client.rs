@@ -88,6 +88,30 @@ impl Backoff {
 }
 // ANCHOR_END: backoff
 
+/// Whether a [`Subscriber`] draws its delays at random. Full jitter is the policy; `None`
+/// exists only to measure what the jitter prevents: the same exponential schedule with no
+/// randomness, so every client that lost the server at the same moment comes back at the
+/// same moment (the reconnect storm of `benches/src/bin/reconnect-storm.rs`). A real client
+/// never wants it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Jitter {
+    /// A uniform random delay in `[0, ceiling]`: [`Backoff::delay`].
+    #[default]
+    Full,
+    /// Exactly the ceiling, `min(cap, base·2ⁿ)`, every time: [`Backoff::ceiling`].
+    None,
+}
+
+impl Backoff {
+    /// The delay of the `attempt`-th retry with `jitter`: a random draw, or the ceiling.
+    pub fn delay_with(&self, attempt: u32, jitter: Jitter) -> Duration {
+        match jitter {
+            Jitter::Full => self.delay(attempt),
+            Jitter::None => self.ceiling(attempt),
+        }
+    }
+}
+
 // ANCHOR: classify
 /// What to do after a connection ended: come back, or give up, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -155,6 +179,10 @@ pub struct Options {
     pub url: String,
     /// The delays between attempts.
     pub backoff: Backoff,
+    /// Whether those delays are drawn at random ([`Jitter::Full`], the default). A field of
+    /// its own rather than of [`Backoff`], so the policy stays the two numbers chapter 10
+    /// shows; only a measurement of the storm sets it to [`Jitter::None`].
+    pub jitter: Jitter,
     /// Retries in a row before giving up (a successful subscription starts the count again).
     pub max_attempts: u32,
     /// The client's heartbeat: ping every `.0`, give up after `.1` of silence; `None`: off.
@@ -164,11 +192,12 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for `url`: [`Backoff::DEFAULT`], 10 attempts, ping every 5 s, dead after 15 s.
+    /// Defaults for `url`: [`Backoff::DEFAULT`] with full jitter, 10 attempts, ping every 5 s, dead after 15 s.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             backoff: Backoff::DEFAULT,
+            jitter: Jitter::Full,
             max_attempts: 10,
             heartbeat: Some((Duration::from_secs(5), Duration::from_secs(15))),
             since: None,
@@ -326,7 +355,7 @@ impl Subscriber {
         let delay = self
             .options
             .backoff
-            .delay(self.attempt)
+            .delay_with(self.attempt, self.options.jitter)
             .max(at_least.unwrap_or_default());
         self.attempt += 1;
         self.wait = Some(delay);
@@ -515,4 +544,29 @@ struct Envelope {
     /// Its payload.
     #[serde(default)]
     data: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: Backoff = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(1),
+    };
+
+    /// Without jitter every retry waits exactly its ceiling, doubling up to the cap; with
+    /// full jitter it stays within it; full jitter is what a subscriber gets by default.
+    #[test]
+    fn no_jitter_waits_the_ceiling_itself() {
+        let exact: Vec<u128> = (0..6)
+            .map(|n| POLICY.delay_with(n, Jitter::None).as_millis())
+            .collect();
+        assert_eq!(exact, [100, 200, 400, 800, 1000, 1000]);
+        for n in 0..6 {
+            assert!(POLICY.delay_with(n, Jitter::Full) <= POLICY.ceiling(n));
+        }
+        assert_eq!(Options::new("ws://x/ws").jitter, Jitter::Full);
+        assert_eq!(Jitter::default(), Jitter::Full);
+    }
 }
