@@ -166,6 +166,18 @@ impl Server {
         self.outlets().len()
     }
 
+    /// How many frames wait in the outgoing queues of all open connections, not yet handed
+    /// to their sockets: the number to watch for slow clients (a healthy server keeps it
+    /// near 0; a growing one means someone is not reading). Each queue's depth is its
+    /// capacity minus its free slots (`max_capacity() - capacity()`); a slot a handler has
+    /// reserved but not yet filled counts as queued.
+    pub fn queued_frames(&self) -> usize {
+        self.outlets()
+            .values()
+            .map(|outlet| outlet.queue.max_capacity() - outlet.queue.capacity())
+            .sum()
+    }
+
     /// The ids of the open connections, sorted.
     pub fn connections(&self) -> Vec<ConnId> {
         let mut ids: Vec<ConnId> = self.outlets().keys().copied().collect();
@@ -354,5 +366,45 @@ impl<C> Socket<C> {
     pub(crate) async fn reply(&self, envelope: &Envelope) {
         // A closed queue means the connection is gone: nobody is left to answer.
         let _ = self.send_frame(envelope.to_json().into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A connection with `queue` slots, registered on `server` as `id`; the receiver is
+    /// the connection's send task, here not reading.
+    fn connect(server: &Server, id: ConnId, queue: usize) -> mpsc::Receiver<Message> {
+        let (sender, receiver) = mpsc::channel(queue);
+        server.register(
+            id,
+            Outlet {
+                queue: sender,
+                kick: Arc::default(),
+            },
+        );
+        receiver
+    }
+
+    /// `queued_frames` sums what waits in every queue, drops what a send task took, and
+    /// forgets a connection once it is gone.
+    #[test]
+    fn queued_frames_counts_every_queue() {
+        let server = Server::default();
+        assert_eq!(server.queued_frames(), 0);
+        let mut first = connect(&server, 1, 4);
+        let _second = connect(&server, 2, 4);
+        for _ in 0..3 {
+            server.emit_frame(1, "a".into()).unwrap();
+        }
+        server.emit_frame(2, "b".into()).unwrap();
+        assert_eq!(server.queued_frames(), 4);
+        let _ = first.try_recv().unwrap();
+        assert_eq!(server.queued_frames(), 3, "one frame went out");
+        server.unregister(1);
+        assert_eq!(server.queued_frames(), 1, "only the second is left");
     }
 }
