@@ -30,6 +30,7 @@ pub type Since = Option<Position>;
 
 /// `position`: where the stream is, and what its history still holds.
 async fn position(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsException> {
+    ctx.state.metrics().request();
     let position = ctx.state.position();
     Ok(json!({
         "epoch": position.epoch,
@@ -60,6 +61,7 @@ pub fn gateway(config: &Config, stream: &Stream) -> Gateway<Stream, Since> {
         .after_init(move |server| on_init.attach(server))
         .on_connect(since)
         .on_connected(move |socket: &Socket<Since>| {
+            on_join.metrics().connected();
             let since = socket.with(|since| since.clone());
             let Recovery {
                 recovered,
@@ -69,7 +71,10 @@ pub fn gateway(config: &Config, stream: &Stream) -> Gateway<Stream, Since> {
             } = on_join.subscribe(socket.id(), since.as_ref());
             tracing::info!(conn = socket.id(), ?since, recovered, missed = missed.len(), %reason, "subscribed");
         })
-        .on_disconnect(move |socket: &Socket<Since>, _why: &Disconnect| {
+        .on_disconnect(move |socket: &Socket<Since>, why: &Disconnect| {
+            // Counted before leaving: a test that waits for the subscriber count to drop
+            // then finds the close in `/metrics`.
+            on_leave.metrics().disconnected(why);
             on_leave.leave(socket.id());
         })
 }

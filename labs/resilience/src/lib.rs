@@ -13,7 +13,9 @@
 //!   history; a client reconnecting with `since=<epoch>:<offset>` gets what it missed and
 //!   `recovered: true`, or `recovered: false` when it cannot ([`stream`]);
 //! - **graceful shutdown** with 1001, the connection limit (503 + `Retry-After`), the rate
-//!   limit (1008) and the size limit (1009): the gateway's, reused as they are.
+//!   limit (1008) and the size limit (1009): the gateway's, reused as they are;
+//! - **monitoring**: `GET /metrics` in the Prometheus text format, counting all of the
+//!   above ([`metrics`]).
 //!
 //! Why on the gateway (chapter 6) rather than on axum directly: the limits, the close codes
 //! of protocol errors, the heartbeat and the goodbye are already there, each tested; built
@@ -24,15 +26,18 @@
 //!
 //! ```text
 //! cargo run -p lab-resilience                 # open http://127.0.0.1:3006/
+//! curl -s http://127.0.0.1:3006/metrics       # its counters, as Prometheus scrapes them
 //! cargo run -p lab-resilience --bin resilience-client -- --count 20 --cut-every 7
 //! ```
 //!
 //! Reading order (chapter 10, "Best practices, measured"): [`stream`] (positions, history,
 //! recovery), [`lab`] (the gateway and the ticker), [`client`] (backoff, close codes, the
-//! reconnecting subscriber), then `src/main.rs` and `src/bin/resilience-client.rs`.
+//! reconnecting subscriber), [`metrics`] (what `/metrics` counts), then `src/main.rs` and
+//! `src/bin/resilience-client.rs`.
 
 pub mod client;
 pub mod lab;
+pub mod metrics;
 pub mod stream;
 
 use std::time::Duration;
@@ -91,9 +96,17 @@ impl Config {
 /// ticker, if `config.rate` is above 0, starts now and stops at the server's goodbye.
 pub fn build(config: Config) -> (axum::Router, Stream) {
     let stream = Stream::new(config.history);
+    let scraped = stream.clone();
     let router = lab::gateway(&config, &stream)
         .into_router()
-        .route("/", kit::page::static_page(PAGE));
+        .route("/", kit::page::static_page(PAGE))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = scraped.metrics_text();
+                async move { metrics::response(text) }
+            }),
+        );
     if config.rate > 0.0 {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {

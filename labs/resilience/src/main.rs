@@ -5,6 +5,7 @@
 //! cargo run -p lab-resilience                         # open http://127.0.0.1:3006/
 //! cargo run -p lab-resilience -- --no-heartbeat       # a dead peer is never freed
 //! cargo run -p lab-resilience -- --history 5          # too short to recover a long gap
+//! curl -s http://127.0.0.1:3006/metrics               # the counters, Prometheus text format
 //! ```
 //!
 //! Stop it with Ctrl-C and start it again: every client hears 1001, comes back with

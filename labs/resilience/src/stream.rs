@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
+
 /// The close code for a subscriber too slow to keep up: 1013, try again later. See
 /// [`Stream::publish_with`].
 pub const SLOW_CONSUMER: u16 = 1013;
@@ -294,6 +296,9 @@ pub struct Stream {
     server: Arc<OnceLock<Server>>,
     /// The number of subscribers, for tests and the page's counters to wait on.
     count: Arc<watch::Sender<usize>>,
+    /// What `/metrics` reports: the stream counts what it publishes and sends, the
+    /// gateway's hooks count opens and closes into the same numbers.
+    metrics: Metrics,
 }
 // ANCHOR_END: stream
 
@@ -308,6 +313,7 @@ impl Stream {
             })),
             server: Arc::new(OnceLock::new()),
             count: Arc::new(watch::Sender::new(0)),
+            metrics: Metrics::new(),
         }
     }
 
@@ -322,6 +328,16 @@ impl Stream {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lab's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The text of a `/metrics` scrape, with the gateway's gauges read now.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.encode(self.server.get())
     }
 
     /// The stream's epoch.
@@ -367,14 +383,20 @@ impl Stream {
         state.price = next(state.price);
         let price = state.price;
         let update = state.history.push(Instant::now(), price);
+        self.metrics.published();
         if let (Some(server), Ok(frame)) = (self.server.get(), encode("update", &update)) {
             for &id in &state.subscribers {
                 // The slow-consumer policy of this lab: a client whose queue is full is
                 // closed with 1013 ("try again later"), not the gateway's 1008, because
                 // here it *can* come back: it reconnects with `since` and catches up from
                 // the history. Nobody else waits for it meanwhile.
-                if let Ok(false) = server.offer_frame(id, frame.clone(), 0) {
-                    server.disconnect(id, SLOW_CONSUMER, "too slow: reconnect and recover");
+                match server.offer_frame(id, frame.clone(), 0) {
+                    Ok(true) => self.metrics.sent("update", frame.len()),
+                    Ok(false) => {
+                        server.disconnect(id, SLOW_CONSUMER, "too slow: reconnect and recover");
+                    }
+                    // Gone already: its `on_disconnect` is about to remove it.
+                    Err(_) => {}
                 }
             }
         }
@@ -389,8 +411,12 @@ impl Stream {
         let mut state = self.state();
         let recovery = state.history.recover(since, Instant::now());
         if let (Some(server), Ok(frame)) = (self.server.get(), encode("subscribed", &recovery)) {
-            let _ = server.emit_frame(id, frame);
+            let bytes = frame.len();
+            if server.emit_frame(id, frame).is_ok() {
+                self.metrics.sent("subscribed", bytes);
+            }
         }
+        self.metrics.subscribed(&recovery);
         state.subscribers.insert(id);
         self.count.send_replace(state.subscribers.len());
         recovery

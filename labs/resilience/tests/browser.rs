@@ -1,7 +1,7 @@
 //! The page in a real browser (headless Chromium): it connects and shows the stream; after
 //! "drop my connection" it reconnects with `since` and shows the missed updates marked as
 //! recovered; after the server says 1001 and comes back on the same port with a new epoch,
-//! it reconnects and shows `recovered: false`.
+//! it reconnects and shows `recovered: false`. Its "server metrics" row follows `/metrics`.
 
 // Tests report failures by panicking: unwrap is how they say "this must work".
 #![allow(clippy::unwrap_used)]
@@ -96,6 +96,16 @@ async fn page_recovers_after_a_drop_and_reports_a_restart() {
                && document.querySelectorAll('#stream .recovered').length === 4 \
                && document.getElementById('count').textContent === '7' \
                && document.getElementById('events').textContent.includes('reconnecting: attempt 1');",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the metrics row counts the reconnection and its recovery",
+            "return document.getElementById('m-connects').textContent === '2' \
+               && document.getElementById('m-reconnects').textContent === '1' \
+               && document.getElementById('m-recovered').textContent === '1' \
+               && document.getElementById('m-open').textContent === '1';",
         )
         .await
         .unwrap();
