@@ -10,11 +10,12 @@
 
 mod common;
 
-use common::{ECHO_SIZES, Handshake, SMALL_LIMIT, assert_echoes, close, lines_of, only};
-use std::time::Duration;
+use common::{
+    ECHO_SIZES, Handshake, SMALL_LIMIT, assert_echoes, close, frames_received, inspector, lines_of,
+    only, parts,
+};
 
 use interop::{Tool, run_json, sha256_hex};
-use kit::testing::RawClient;
 use serde_json::{Value, json};
 
 /// The Node client, or `None` (the test is skipped) where it is not installed.
@@ -27,60 +28,6 @@ async fn script(node: &Tool, script: &str, args: &[&str]) -> Vec<Value> {
     let mut command = node.script(script);
     command.args(args);
     run_json(command).await.unwrap()
-}
-
-/// An inspector on `server`'s event feed (`/inspector`), once it is surely subscribed: a
-/// probe connection is opened until the inspector reports one of its events.
-async fn inspector(server: &Handshake) -> RawClient {
-    let mut inspector = RawClient::connect(server.addr, "/inspector", &[])
-        .await
-        .unwrap();
-    loop {
-        let _probe = RawClient::connect(server.addr, "/ws?tag=probe", &[])
-            .await
-            .unwrap();
-        let event = tokio::time::timeout(Duration::from_millis(500), inspector.frame()).await;
-        if let Ok(event) = event {
-            event.unwrap().expect("the inspector is open");
-            return inspector;
-        }
-    }
-}
-
-/// The data frames the lab received on the connection tagged `tag`, as (opcode, FIN,
-/// payload length), from the inspector's feed, until that connection's close frame.
-async fn frames_received(inspector: &mut RawClient, tag: &str) -> Vec<(String, bool, u64)> {
-    let mut frames = Vec::new();
-    loop {
-        let (_, payload) = inspector.frame().await.unwrap().expect("the feed is open");
-        let event: Value = serde_json::from_slice(&payload).unwrap();
-        assert_ne!(event["kind"], "lagged", "the inspector fell behind");
-        if event["tag"] != tag || event["kind"] != "frame" || event["direction"] != "In" {
-            continue;
-        }
-        let opcode = event["opcode"].as_str().unwrap().to_owned();
-        match opcode.as_str() {
-            "Close" => return frames,
-            "Ping" | "Pong" => {}
-            _ => {
-                let first = u8::from_str_radix(&event["header_hex"].as_str().unwrap()[..2], 16);
-                let len = event["payload_len"].as_u64().unwrap();
-                frames.push((opcode, first.unwrap() & 0x80 != 0, len));
-            }
-        }
-    }
-}
-
-/// The frames of one message sent in parts of `lens` bytes, the first with `opcode`, FIN on
-/// the last one only.
-fn parts(opcode: &str, lens: &[u64]) -> Vec<(String, bool, u64)> {
-    lens.iter()
-        .enumerate()
-        .map(|(i, &len)| {
-            let opcode = if i == 0 { opcode } else { "Continuation" };
-            (opcode.to_owned(), i == lens.len() - 1, len)
-        })
-        .collect()
 }
 
 /// Text and binary of 0 B, 125 B, 64 KiB and 1 MiB come back unchanged, with ws's defaults:
