@@ -111,9 +111,10 @@ pub struct LabProcess {
     child: Child,
 }
 
-/// How often a starting lab's port is tried: starting takes milliseconds, so this only
-/// bounds the number of attempts within [`READY_TIMEOUT`].
-const READY_POLL: Duration = Duration::from_millis(20);
+/// How often a starting lab's port is tried: starting takes milliseconds, so this bounds
+/// the number of attempts within [`READY_TIMEOUT`], and is short enough for the moment the
+/// port first accepts to time a server's return (reconnect-storm).
+const READY_POLL: Duration = Duration::from_millis(5);
 
 /// Times a lab is started on a fresh port when it exits at once (another program took the
 /// port between our choosing it and the lab binding it).
@@ -136,6 +137,12 @@ impl LabProcess {
 
     async fn try_spawn(exe: &Path, args: &[String]) -> anyhow::Result<Self> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+        Self::spawn_on(exe, addr, args).await
+    }
+
+    /// Starts `exe --addr <addr> <args>` on an address the caller chose (a restarted lab
+    /// goes back on its old port), and waits until the port accepts a TCP connection.
+    pub async fn spawn_on(exe: &Path, addr: SocketAddr, args: &[String]) -> anyhow::Result<Self> {
         let mut command = Command::new(exe);
         command
             .arg("--addr")
@@ -170,7 +177,34 @@ impl LabProcess {
         }
     }
 
-    /// Kills the lab and waits for it.
+    /// Sends `signal` (`TERM`, `STOP`, `CONT`) with kill(1): the bench crate has no libc
+    /// binding, and this is what a learner would type.
+    pub async fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid.to_string())
+            .status()
+            .await
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -{signal} {} failed", self.pid);
+        Ok(())
+    }
+
+    /// SIGTERM, as a service manager stops a server, then waits for the exit; a lab that
+    /// ignores it for [`READY_TIMEOUT`] is killed.
+    pub async fn terminate(mut self) -> anyhow::Result<()> {
+        self.signal("TERM").await?;
+        if tokio::time::timeout(READY_TIMEOUT, self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!("the lab ignored SIGTERM for {READY_TIMEOUT:?}; killed");
+            return self.stop().await;
+        }
+        Ok(())
+    }
+
+    /// Kills the lab (SIGKILL ends a stopped process too) and waits for it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.child.start_kill().ok();
         tokio::time::timeout(READY_TIMEOUT, self.child.wait())

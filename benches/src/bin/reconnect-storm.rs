@@ -42,16 +42,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
+use bench::child::LabProcess;
 use clap::{Parser, ValueEnum};
 use lab_resilience::Position;
 use lab_resilience::client::{Backoff, Event, Jitter, Options, Subscriber};
-use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -192,7 +192,7 @@ const CONNECT_BATCH: usize = 50;
 /// How often the orchestrator looks at the counters while it waits.
 const POLL: Duration = Duration::from_millis(5);
 
-/// How long a lab may take to exit after SIGTERM before it is killed.
+/// How long the clients' tasks may take to end once the run is over.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long after all are back the stream keeps running before the clients are told where
@@ -204,92 +204,6 @@ const GOAL_BACK: Duration = Duration::from_secs(3);
 
 /// The goal of the issue: the peak with jitter at most this fraction of the peak without.
 const GOAL_PEAK_RATIO: f64 = 0.2;
-
-/// The resilience lab's server in a child process, on a port this program chose (so a new
-/// process can be started on the same one); killed when dropped, stopped or not.
-#[derive(Debug)]
-struct Lab {
-    /// Where it listens.
-    addr: SocketAddr,
-    /// The process.
-    child: Child,
-}
-
-impl Lab {
-    /// Starts `exe --addr <addr> <args>` and returns once the port accepts a TCP connection,
-    /// with the moment it first did.
-    async fn start(exe: &Path, addr: SocketAddr, args: &[String]) -> anyhow::Result<Self> {
-        let mut command = Command::new(exe);
-        command
-            .arg("--addr")
-            .arg(addr.to_string())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "warn");
-        }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                bail!("{} exited with {status} before listening", exe.display());
-            }
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(Self { addr, child });
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "{} did not listen on {addr} within {EXIT_TIMEOUT:?}",
-                exe.display()
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Sends `signal` (`TERM`, `STOP`, `CONT`) with kill(1): the bench crate has no libc
-    /// binding, and this is what a learner would type.
-    async fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let pid = self.child.id().context("the lab has already exited")?;
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .await
-            .context("running kill")?;
-        ensure!(status.success(), "kill -{signal} {pid} failed");
-        Ok(())
-    }
-
-    /// SIGTERM, then waits for the exit (killed after [`EXIT_TIMEOUT`]).
-    async fn terminate(mut self) -> anyhow::Result<()> {
-        self.signal("TERM").await?;
-        if tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
-            .await
-            .is_err()
-        {
-            eprintln!("reconnect-storm: the lab ignored SIGTERM for {EXIT_TIMEOUT:?}; killed");
-            self.child.start_kill().ok();
-            tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
-                .await
-                .context("the lab did not die")??;
-        }
-        Ok(())
-    }
-
-    /// Kills the lab (SIGKILL ends a stopped process too) and waits for it.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        self.child.start_kill().ok();
-        tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
-            .await
-            .context("the lab did not exit")??;
-        Ok(())
-    }
-}
 
 /// What the clients share with the orchestrator while a run goes on.
 #[derive(Debug)]
@@ -525,7 +439,7 @@ async fn run(args: &Args, exe: &Path, way: Way, jitter: JitterMode) -> anyhow::R
     let timeout = Duration::from_secs_f64(args.timeout_secs);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, bench::child::free_port()?));
     let lab_args = lab_args(args);
-    let mut lab = Lab::start(exe, addr, &lab_args).await?;
+    let mut lab = LabProcess::spawn_on(exe, addr, &lab_args).await?;
     let shared = Arc::new(Shared {
         start: Instant::now(),
         event: AtomicBool::new(false),
@@ -578,7 +492,7 @@ async fn run(args: &Args, exe: &Path, way: Way, jitter: JitterMode) -> anyhow::R
         Way::Restart => {
             lab.terminate().await?;
             tokio::time::sleep(Duration::from_millis(args.down_ms)).await;
-            lab = Lab::start(exe, addr, &lab_args).await?;
+            lab = LabProcess::spawn_on(exe, addr, &lab_args).await?;
             shared.start.elapsed()
         }
         Way::Freeze => {
