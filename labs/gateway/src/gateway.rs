@@ -239,6 +239,8 @@ pub struct Gateway<S, C> {
     protocols: Vec<String>,
     /// The events handled in arrival order, see [`Gateway::ordered`].
     ordered: HashSet<String>,
+    /// One permit per open connection, see [`Gateway::permits`].
+    permits: Arc<Semaphore>,
 }
 // ANCHOR_END: gateway
 
@@ -264,7 +266,6 @@ where
     {
         Self {
             state,
-            config,
             server: Server::default(),
             handlers: BTreeMap::new(),
             guards: HashMap::new(),
@@ -275,7 +276,17 @@ where
             on_disconnect: None,
             protocols: Vec::new(),
             ordered: HashSet::new(),
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            config,
         }
+    }
+
+    /// The connection limit's permits ([`Config::max_connections`] of them): a second
+    /// transport serving the same clients (the resilience lab's Server-Sent Events
+    /// fallback) takes its permits from here too, so that the limit counts every client
+    /// whichever way it came in.
+    pub fn permits(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.permits)
     }
 
     /// The server handle, to emit from outside any handler (a timer, another service).
@@ -420,7 +431,7 @@ where
             hook(&self.server);
         }
         let shared = Arc::new(Shared {
-            permits: Arc::new(Semaphore::new(self.config.max_connections)),
+            permits: self.permits,
             state: self.state,
             config: self.config,
             server: self.server,

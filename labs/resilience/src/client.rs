@@ -19,6 +19,11 @@
 //!    missed updates before the live ones, each exactly once, and the events in between
 //!    (closed, reconnecting in 340 ms, recovered or not) for a program to show.
 //!
+//! When the WebSocket upgrade cannot get through (a proxy that does not pass `Upgrade`
+//! answers the upgrade as a plain request: `426 Upgrade Required`), the subscriber switches
+//! to the lab's **fallback**, Server-Sent Events at `/sse` ([`crate::fallback`]), and goes
+//! on there: the same events, the same positions, the same recovery ([`Transport`]).
+//!
 //! It also runs a heartbeat of its own: it pings the server every `ping_interval` and gives
 //! the connection up when it has heard nothing for `ping_timeout`. Without it, a client
 //! whose server vanished without a FIN (a cable pulled, a NAT that forgot the mapping)
@@ -26,8 +31,10 @@
 //! through it.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::Duration;
 
+use eventsource_stream::Eventsource as _;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -166,11 +173,48 @@ pub fn classify_refusal(status: u16) -> Decision {
         503 => Decision::Retry("503: too many connections; wait at least its Retry-After"),
         429 => Decision::Retry("429: too many requests; wait at least its Retry-After"),
         502 | 504 => Decision::Retry("502/504: the proxy could not reach the server"),
+        426 => Decision::Stop(
+            "426: the upgrade did not reach the server (a proxy in between does not pass it); only a fallback transport gets through",
+        ),
         500..=599 => Decision::Retry("a server error: maybe only this once"),
         _ => Decision::Stop("refused at the handshake: the same request would be refused again"),
     }
 }
 // ANCHOR_END: classify
+
+// ANCHOR: blocked
+/// Whether an HTTP answer to the upgrade means the upgrade never reached a WebSocket
+/// server, so that retrying the WebSocket is pointless but a plain HTTP transport may work:
+/// `426 Upgrade Required` (the server saw a plain GET: a proxy dropped `Upgrade`), a `2xx`
+/// (something answered the GET as a page), `405` or `501` (a proxy that refuses what it
+/// does not know).
+pub fn upgrade_blocked(status: u16) -> bool {
+    matches!(status, 200..=299 | 405 | 426 | 501)
+}
+// ANCHOR_END: blocked
+
+/// How the subscriber receives the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// `ws://…/ws`, the first choice.
+    WebSocket,
+    /// `http://…/sse`, once the WebSocket upgrade could not get through.
+    ServerSentEvents,
+}
+
+/// The fallback endpoint of a lab's WebSocket URL: `ws://host/ws` → `http://host/sse`
+/// (`wss` → `https`); `None` for a URL that is not of that form.
+pub fn fallback_url(ws_url: &str) -> Option<String> {
+    let rest = ws_url
+        .strip_prefix("ws://")
+        .map(|rest| ("http://", rest))
+        .or_else(|| ws_url.strip_prefix("wss://").map(|rest| ("https://", rest)));
+    let (scheme, rest) = rest?;
+    let path = rest.split(['?', '#']).next()?;
+    let base = path.strip_suffix("/ws")?;
+    Some(format!("{scheme}{base}/sse"))
+}
 
 /// A subscriber's settings.
 #[derive(Clone, Debug)]
@@ -189,13 +233,19 @@ pub struct Options {
     pub heartbeat: Option<(Duration, Duration)>,
     /// Where to start: a position seen before (recover from it), or `None` (start now).
     pub since: Option<Position>,
+    /// The fallback's URL (`http://…/sse`), used once the upgrade is blocked
+    /// ([`upgrade_blocked`]); `None`: no fallback, a blocked upgrade stops the client.
+    pub fallback: Option<String>,
 }
 
 impl Options {
-    /// Defaults for `url`: [`Backoff::DEFAULT`] with full jitter, 10 attempts, ping every 5 s, dead after 15 s.
+    /// Defaults for `url`: [`Backoff::DEFAULT`] with full jitter, 10 attempts, ping every 5 s, dead after 15 s,
+    /// and the fallback next to the WebSocket ([`fallback_url`]).
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
         Self {
-            url: url.into(),
+            fallback: fallback_url(&url),
+            url,
             backoff: Backoff::DEFAULT,
             jitter: Jitter::Full,
             max_attempts: 10,
@@ -230,6 +280,13 @@ pub enum Event {
         /// Retry or stop, with its reason.
         decision: Decision,
     },
+    /// The WebSocket upgrade did not get through: the subscriber goes on over the fallback.
+    Fallback {
+        /// What the upgrade was answered.
+        status: u16,
+        /// The fallback's URL.
+        url: String,
+    },
     /// The next attempt, after `delay`.
     Reconnecting {
         /// Retries in a row so far, from 1.
@@ -248,6 +305,66 @@ pub enum Event {
 /// A client connection as tokio-tungstenite opens it.
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The events of a fallback response, as `eventsource-stream` parses them.
+pub type Sse = Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// The body of a response as a stream of chunks, as they arrive. (reqwest's own
+/// `bytes_stream` needs its `stream` feature, which brings crates for WebAssembly too.)
+fn body(
+    response: reqwest::Response,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send {
+    futures_util::stream::unfold(Some(response), |response| async move {
+        let mut response = response?;
+        match response.chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
+            Ok(None) => None,
+            // The error is the stream's last item.
+            Err(err) => Some((Err(err), None)),
+        }
+    })
+}
+
+/// The events of a fallback response (`text/event-stream`), parsed as they arrive.
+pub fn sse_events(response: reqwest::Response) -> Sse {
+    Box::pin(body(response).eventsource())
+}
+
+/// An open connection, over one transport or the other.
+enum Link {
+    /// A WebSocket.
+    Ws(Box<Ws>),
+    /// A Server-Sent Events response.
+    Sse(Sse),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ws(_) => "Link::Ws",
+            Self::Sse(_) => "Link::Sse",
+        })
+    }
+}
+
+/// The `data` of the fallback's `goodbye` event: the close code the WebSocket would carry.
+#[derive(Debug, Deserialize)]
+struct Goodbye {
+    /// The code.
+    code: u16,
+    /// Why.
+    #[serde(default)]
+    reason: String,
+}
+
 // ANCHOR: subscriber
 /// A subscription to the lab's stream that reconnects and recovers by itself. Call
 /// [`Subscriber::next`] in a loop; it returns `None` once the client has given up.
@@ -256,7 +373,11 @@ pub struct Subscriber {
     /// The settings.
     options: Options,
     /// The open connection, if any.
-    ws: Option<Ws>,
+    link: Option<Link>,
+    /// The transport of the next connection: the WebSocket until it is blocked.
+    transport: Transport,
+    /// The HTTP client of the fallback.
+    http: reqwest::Client,
     /// Events decided but not yet yielded, oldest first.
     pending: VecDeque<Event>,
     /// The position of the last update seen: what `since` says on the next connection.
@@ -277,8 +398,10 @@ impl Subscriber {
     pub fn new(options: Options) -> Self {
         Self {
             position: options.since.clone(),
+            transport: Transport::WebSocket,
+            http: reqwest::Client::new(),
             options,
-            ws: None,
+            link: None,
             pending: VecDeque::new(),
             attempt: 0,
             wait: None,
@@ -294,14 +417,19 @@ impl Subscriber {
 
     /// Whether a connection is open now.
     pub fn is_connected(&self) -> bool {
-        self.ws.is_some()
+        self.link.is_some()
+    }
+
+    /// The transport in use, or of the next attempt.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// Drops the connection without a close frame, as a network failure would: the TCP
     /// connection ends and nobody says why. For tests and demonstrations
     /// (`resilience-client --cut-every`); the next call to `next` handles it like any loss.
     pub fn cut(&mut self) {
-        if self.ws.take().is_some() {
+        if self.link.take().is_some() {
             self.lost(
                 Some(ABNORMAL),
                 "connection cut on purpose (a simulated network failure)".into(),
@@ -311,18 +439,15 @@ impl Subscriber {
         }
     }
 
-    /// The URL of the next attempt: with `since` when there is a position to recover from.
-    fn url(&self) -> String {
+    /// The URL of the next attempt on `base`: with `since` when there is a position to
+    /// recover from.
+    fn url(&self, base: &str) -> String {
         match &self.position {
             Some(position) => {
-                let sep = if self.options.url.contains('?') {
-                    '&'
-                } else {
-                    '?'
-                };
-                format!("{}{sep}since={position}", self.options.url)
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}since={position}")
             }
-            None => self.options.url.clone(),
+            None => base.to_owned(),
         }
     }
 
@@ -337,7 +462,7 @@ impl Subscriber {
         decision: Decision,
         at_least: Option<Duration>,
     ) {
-        self.ws = None;
+        self.link = None;
         self.pending.push_back(Event::Closed {
             code,
             reason,
@@ -371,12 +496,21 @@ impl Subscriber {
         self.pending.push_back(Event::GaveUp { reason });
     }
 
-    /// Opens a connection (after the scheduled wait), or records why it could not.
+    /// Opens a connection (after the scheduled wait) over the current transport, or records
+    /// why it could not.
     async fn connect(&mut self) {
         if let Some(wait) = self.wait.take() {
             tokio::time::sleep(wait).await;
         }
-        let url = self.url();
+        match self.transport {
+            Transport::WebSocket => self.connect_ws().await,
+            Transport::ServerSentEvents => self.connect_sse().await,
+        }
+    }
+
+    /// Opens the WebSocket.
+    async fn connect_ws(&mut self) {
+        let url = self.url(&self.options.url);
         let attempt = tokio::time::timeout(
             CONNECT_TIMEOUT,
             tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
@@ -384,11 +518,23 @@ impl Subscriber {
         .await;
         match attempt {
             Ok(Ok((ws, _response))) => {
-                self.ws = Some(ws);
+                self.link = Some(Link::Ws(Box::new(ws)));
                 self.last_heard = Instant::now();
             }
             Ok(Err(tungstenite::Error::Http(response))) => {
                 let status = response.status().as_u16();
+                // ANCHOR: switch
+                if let (true, Some(url)) = (upgrade_blocked(status), &self.options.fallback) {
+                    // Not a failure of the server: a path that cannot carry a WebSocket.
+                    // Retrying it would fail the same way; the fallback may not.
+                    self.transport = Transport::ServerSentEvents;
+                    self.pending.push_back(Event::Fallback {
+                        status,
+                        url: url.clone(),
+                    });
+                    return;
+                }
+                // ANCHOR_END: switch
                 let retry_after = response
                     .headers()
                     .get("retry-after")
@@ -423,6 +569,53 @@ impl Subscriber {
         }
     }
 
+    /// Opens the fallback's event stream.
+    async fn connect_sse(&mut self) {
+        let Some(base) = self.options.fallback.clone() else {
+            return self.stop("no fallback transport configured".into());
+        };
+        let url = self.url(&base);
+        let request = self
+            .http
+            .get(&url)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send();
+        match tokio::time::timeout(CONNECT_TIMEOUT, request).await {
+            Ok(Ok(response)) if response.status().is_success() => {
+                self.link = Some(Link::Sse(sse_events(response)));
+                self.last_heard = Instant::now();
+            }
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .map(Duration::from_secs);
+                let body = response.text().await.unwrap_or_default();
+                self.lost(
+                    None,
+                    format!("HTTP {status} {body}"),
+                    classify_refusal(status),
+                    retry_after,
+                );
+            }
+            Ok(Err(err)) => self.lost(
+                None,
+                format!("cannot connect: {err}"),
+                Decision::Retry("the server is unreachable: maybe it is restarting"),
+                None,
+            ),
+            Err(_) => self.lost(
+                None,
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+                Decision::Retry("the server is unreachable: maybe it is restarting"),
+                None,
+            ),
+        }
+    }
+
     // ANCHOR: next
     /// The next event: an update, a (re)subscription, a loss, a reconnection. Waits for as
     /// long as it takes (backoff delays included); `None` once the client has given up.
@@ -434,11 +627,28 @@ impl Subscriber {
             if self.stopped {
                 return None;
             }
-            let Some(ws) = self.ws.as_mut() else {
-                self.connect().await;
-                continue;
-            };
             let heartbeat = self.options.heartbeat;
+            let ws = match self.link.as_mut() {
+                None => {
+                    self.connect().await;
+                    continue;
+                }
+                Some(Link::Sse(events)) => {
+                    // The fallback cannot ping: the server's `heartbeat` events are the
+                    // sign of life, and silence past the timeout is a dead connection.
+                    let silence = heartbeat.map_or(Duration::MAX, |(_, timeout)| timeout);
+                    match tokio::time::timeout(silence, events.next()).await {
+                        Ok(event) => self.received_sse(event),
+                        Err(_) => {
+                            let reason =
+                                format!("the server was silent for {silence:?}: presumed dead");
+                            self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+                        }
+                    }
+                    continue;
+                }
+                Some(Link::Ws(ws)) => ws,
+            };
             let ping_due = async {
                 match heartbeat {
                     Some((interval, _)) => tokio::time::sleep(interval).await,
@@ -450,7 +660,7 @@ impl Subscriber {
                 () = ping_due => {
                     let Some((_, timeout)) = heartbeat else { continue };
                     if self.last_heard.elapsed() >= timeout {
-                        self.ws = None;
+                        self.link = None;
                         let reason = format!("the server was silent for {timeout:?}: presumed dead");
                         self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
                     } else if tokio::time::timeout(timeout, ws.send(Message::Ping(Default::default())))
@@ -491,16 +701,51 @@ impl Subscriber {
             tracing::warn!("a message that is not the lab's envelope");
             return;
         };
-        match envelope.event.as_str() {
-            "subscribed" => match serde_json::from_value::<Recovery>(envelope.data) {
+        self.event(&envelope.event, envelope.data);
+    }
+
+    /// Handles one read from the fallback's event stream.
+    fn received_sse(
+        &mut self,
+        event: Option<
+            Result<eventsource_stream::Event, eventsource_stream::EventStreamError<reqwest::Error>>,
+        >,
+    ) {
+        self.last_heard = Instant::now();
+        let event = match event {
+            Some(Ok(event)) => event,
+            Some(Err(err)) => {
+                let reason = format!("connection lost: {err}");
+                return self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+            }
+            None => {
+                let reason = "the event stream ended without a goodbye".to_owned();
+                return self.lost(Some(ABNORMAL), reason, classify(Some(ABNORMAL)), None);
+            }
+        };
+        let data = serde_json::from_str::<Value>(&event.data).unwrap_or(Value::Null);
+        if event.event == "goodbye" {
+            // What a close frame says on a WebSocket, the last event says here.
+            let (code, reason) = serde_json::from_value::<Goodbye>(data)
+                .map_or((None, String::new()), |g| (Some(g.code), g.reason));
+            return self.lost(code, reason, classify(code), None);
+        }
+        self.event(&event.event, data);
+    }
+
+    /// Handles one event of the stream, whichever transport carried it.
+    fn event(&mut self, name: &str, data: Value) {
+        match name {
+            "subscribed" => match serde_json::from_value::<Recovery>(data) {
                 Ok(recovery) => self.subscribed(recovery),
                 Err(err) => tracing::warn!(%err, "a malformed subscribed event"),
             },
-            "update" => match serde_json::from_value::<Update>(envelope.data) {
+            "update" => match serde_json::from_value::<Update>(data) {
                 Ok(update) => self.update(update, false),
                 Err(err) => tracing::warn!(%err, "a malformed update"),
             },
-            // Acks and exceptions of requests this client does not send.
+            // A heartbeat (only a sign of life), and acks and exceptions of requests this
+            // client does not send.
             _ => {}
         }
     }

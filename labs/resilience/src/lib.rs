@@ -36,8 +36,10 @@
 //! `src/bin/resilience-client.rs`.
 
 pub mod client;
+pub mod fallback;
 pub mod lab;
 pub mod metrics;
+pub mod proxy;
 pub mod stream;
 
 use std::time::Duration;
@@ -97,8 +99,11 @@ impl Config {
 pub fn build(config: Config) -> (axum::Router, Stream) {
     let stream = Stream::new(config.history);
     let scraped = stream.clone();
-    let router = lab::gateway(&config, &stream)
+    let gateway = lab::gateway(&config, &stream);
+    let permits = gateway.permits();
+    let router = gateway
         .into_router()
+        .merge(fallback::routes(&config, &stream, permits))
         .route("/", kit::page::static_page(PAGE))
         .route(
             "/metrics",

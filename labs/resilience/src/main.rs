@@ -6,6 +6,7 @@
 //! cargo run -p lab-resilience -- --no-heartbeat       # a dead peer is never freed
 //! cargo run -p lab-resilience -- --history 5          # too short to recover a long gap
 //! curl -s http://127.0.0.1:3006/metrics               # the counters, Prometheus text format
+//! cargo run -p lab-resilience -- --proxy strip        # behind nginx: open http://127.0.0.1:3016/
 //! ```
 //!
 //! Stop it with Ctrl-C and start it again: every client hears 1001, comes back with
@@ -14,7 +15,10 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use clap::Parser;
+use lab_resilience::proxy::{Proxy, ProxyKind};
 use lab_resilience::{Config, HistoryLimits};
 
 /// Heartbeats, reconnection with backoff, recovery of missed updates, limits.
@@ -54,6 +58,15 @@ struct Args {
     /// Open connections allowed; the next one is answered 503 with Retry-After.
     #[arg(long, default_value_t = 1000)]
     max_connections: usize,
+
+    /// Also start nginx in front of the lab: `strip` does not pass the WebSocket upgrade
+    /// (the page falls back to Server-Sent Events), `forward` does. Needs nginx installed.
+    #[arg(long, value_enum, value_name = "CONFIG")]
+    proxy: Option<ProxyKind>,
+
+    /// Where nginx listens with `--proxy`.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:3016")]
+    proxy_addr: SocketAddr,
 }
 
 /// A number of seconds, fractions allowed (`0.5`).
@@ -77,6 +90,13 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::for_port(addr.port())
         .with_heartbeat((!args.no_heartbeat).then_some((args.ping_interval, args.ping_timeout)));
     config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
+    if args.proxy.is_some() {
+        // The browser's origin is then the proxy's.
+        config.gateway.allowlist = config
+            .gateway
+            .allowlist
+            .allow_local_port(args.proxy_addr.port());
+    }
     config.gateway.max_connections = args.max_connections;
     config.history = HistoryLimits {
         max_len: args.history,
@@ -90,6 +110,26 @@ async fn main() -> anyhow::Result<()> {
         epoch = %stream.epoch(),
         "resilience lab: open http://{addr}/  (WebSocket at ws://{addr}/ws, Ctrl-C to stop)"
     );
+    let proxy = match args.proxy {
+        Some(kind) => {
+            let proxy = Proxy::start(kind, args.proxy_addr, addr).await?;
+            let what = match kind {
+                ProxyKind::Strip => {
+                    "does not pass the upgrade: the page falls back to Server-Sent Events"
+                }
+                ProxyKind::Forward => "passes the upgrade: the page uses its WebSocket",
+            };
+            tracing::info!(
+                "nginx ({kind:?}) in front of the lab: browse http://{}/ ({what})",
+                proxy.addr()
+            );
+            Some(proxy)
+        }
+        None => None,
+    };
     kit::serve_with_goodbye(listener, app, kit::shutdown_signal(), &shutdown).await?;
+    if let Some(proxy) = proxy {
+        proxy.stop().await?;
+    }
     Ok(())
 }

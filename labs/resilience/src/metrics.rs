@@ -116,6 +116,10 @@ struct Inner {
     reconnects: Counter,
     /// Of those, by outcome: `ok` or `failed`.
     recoveries: Family<OutcomeLabel, Counter>,
+    /// Fallback streams (Server-Sent Events) open now.
+    fallback_open: Gauge,
+    /// Fallback streams opened: clients whose WebSocket upgrade could not get through.
+    fallback_connects: Counter,
 }
 
 impl Default for Metrics {
@@ -144,6 +148,8 @@ impl Metrics {
             updates_published: Counter::default(),
             reconnects: Counter::default(),
             recoveries: Family::default(),
+            fallback_open: Gauge::default(),
+            fallback_connects: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -216,9 +222,30 @@ impl Metrics {
             "Reconnections by outcome: ok (every missed update sent) or failed",
             inner.recoveries.clone(),
         );
+        registry.register(
+            "fallback_open",
+            "Server-Sent Events streams open now (the fallback transport)",
+            inner.fallback_open.clone(),
+        );
+        registry.register(
+            "fallback_connects",
+            "Server-Sent Events streams opened (the fallback transport)",
+            inner.fallback_connects.clone(),
+        );
         Self {
             inner: Arc::new(Inner { registry, ..inner }),
         }
+    }
+
+    /// A fallback stream opened.
+    pub fn fallback_opened(&self) {
+        self.inner.fallback_connects.inc();
+        self.inner.fallback_open.inc();
+    }
+
+    /// A fallback stream ended.
+    pub fn fallback_closed(&self) {
+        self.inner.fallback_open.dec();
     }
 
     /// A connection opened.

@@ -22,7 +22,7 @@
 //! `maxDisconnectionDuration`, and after the reconnection `socket.recovered` is `true` or
 //! `false`. Chapter 10 ("Best practices, measured") puts them side by side.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,7 +31,7 @@ use std::time::Duration;
 use lab_gateway::server::encode;
 use lab_gateway::{ConnId, Server};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
@@ -278,6 +278,11 @@ struct State {
     history: History,
     /// The connections receiving the stream.
     subscribers: BTreeSet<ConnId>,
+    /// The fallback's subscribers (Server-Sent Events, [`crate::fallback`]): each one's
+    /// queue of updates, by a number of its own.
+    fallback: BTreeMap<u64, mpsc::Sender<Update>>,
+    /// The number the next fallback subscriber gets.
+    next_fallback: u64,
     /// The ticker's last price.
     price: f64,
 }
@@ -309,6 +314,8 @@ impl Stream {
             state: Arc::new(Mutex::new(State {
                 history: History::new(new_epoch(), limits),
                 subscribers: BTreeSet::new(),
+                fallback: BTreeMap::new(),
+                next_fallback: 0,
                 price: 100.0,
             })),
             server: Arc::new(OnceLock::new()),
@@ -359,9 +366,10 @@ impl Stream {
         self.state().history.retained(Instant::now())
     }
 
-    /// How many connections receive the stream.
+    /// How many connections receive the stream, over either transport.
     pub fn subscriber_count(&self) -> usize {
-        self.state().subscribers.len()
+        let state = self.state();
+        state.subscribers.len() + state.fallback.len()
     }
 
     /// Watches the number of subscribers.
@@ -400,6 +408,20 @@ impl Stream {
                 }
             }
         }
+        // The fallback's subscribers, with the same policy: a full queue ends the stream
+        // (dropping its sender), and the client comes back with `Last-Event-ID`.
+        let mut slow = Vec::new();
+        for (&id, queue) in &state.fallback {
+            match queue.try_send(update.clone()) {
+                Ok(()) => self.metrics.sent("update", update_bytes(&update)),
+                Err(_) => slow.push(id),
+            }
+        }
+        for id in slow {
+            state.fallback.remove(&id);
+        }
+        self.count
+            .send_replace(state.subscribers.len() + state.fallback.len());
         update
     }
     // ANCHOR_END: publish
@@ -418,7 +440,8 @@ impl Stream {
         }
         self.metrics.subscribed(&recovery);
         state.subscribers.insert(id);
-        self.count.send_replace(state.subscribers.len());
+        self.count
+            .send_replace(state.subscribers.len() + state.fallback.len());
         recovery
     }
     // ANCHOR_END: subscribe
@@ -427,8 +450,47 @@ impl Stream {
     pub fn leave(&self, id: ConnId) {
         let mut state = self.state();
         state.subscribers.remove(&id);
-        self.count.send_replace(state.subscribers.len());
+        self.count
+            .send_replace(state.subscribers.len() + state.fallback.len());
     }
+
+    // ANCHOR: subscribe_fallback
+    /// Subscribes a fallback client (Server-Sent Events) that last saw `since`: its
+    /// [`Recovery`], its number (for [`Stream::leave_fallback`]), and the queue of every
+    /// update published after the recovery, `queue` deep. Under the same lock as the
+    /// WebSocket's [`Stream::subscribe`], so an update is either in the recovery or in the
+    /// queue, never both, never neither. The queue ends (its sender dropped) when the
+    /// client falls `queue` updates behind.
+    pub fn subscribe_fallback(
+        &self,
+        since: Option<&Position>,
+        queue: usize,
+    ) -> (Recovery, u64, mpsc::Receiver<Update>) {
+        let mut state = self.state();
+        let recovery = state.history.recover(since, Instant::now());
+        self.metrics.subscribed(&recovery);
+        let (sender, receiver) = mpsc::channel(queue.max(1));
+        let id = state.next_fallback;
+        state.next_fallback += 1;
+        state.fallback.insert(id, sender);
+        self.count
+            .send_replace(state.subscribers.len() + state.fallback.len());
+        (recovery, id, receiver)
+    }
+    // ANCHOR_END: subscribe_fallback
+
+    /// Removes fallback subscriber `id` (if a slow queue has not removed it already).
+    pub fn leave_fallback(&self, id: u64) {
+        let mut state = self.state();
+        state.fallback.remove(&id);
+        self.count
+            .send_replace(state.subscribers.len() + state.fallback.len());
+    }
+}
+
+/// The length of an update's JSON, as the fallback sends it (for `bytes_out`).
+fn update_bytes(update: &Update) -> usize {
+    serde_json::to_vec(update).map_or(0, |json| json.len())
 }
 
 #[cfg(test)]

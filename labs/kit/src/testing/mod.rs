@@ -128,3 +128,19 @@ pub async fn connect_ok(request: impl IntoClientRequest + Unpin) -> anyhow::Resu
         .context("the WebSocket handshake was refused")?;
     Ok(client)
 }
+
+/// What a test does when a program it needs (a proxy, a broker, a peer) is not installed:
+/// says so on stderr and lets the test pass without running, unless `require_var` is `1`
+/// (`.ci/run` sets it, where the program is installed), which makes it a failure. Call it
+/// and return.
+///
+/// # Panics
+///
+/// When `require_var` is `1`.
+pub fn missing(require_var: &str, why: &str) {
+    assert!(
+        std::env::var(require_var).as_deref() != Ok("1"),
+        "{require_var}=1 but {why}"
+    );
+    eprintln!("SKIPPED: {why} (set {require_var}=1 to make this a failure)");
+}

@@ -10,7 +10,10 @@
 //! `--cut-every N` drops the connection (no close frame) after every N updates, to watch
 //! the recovery: the updates published meanwhile come back marked `(recovered)`. Stop and
 //! restart the server while it runs to see `recovered: false`. It exits after `--count`
-//! updates (0: never), with status 0, or with status 1 when it gives up. Chapter 10 ("Best
+//! updates (0: never), with status 0, or with status 1 when it gives up. Through a proxy
+//! that does not pass the upgrade (`lab-resilience --proxy strip`, then `--url
+//! ws://127.0.0.1:3016/ws` here) it says so and goes on over Server-Sent Events;
+//! `--no-fallback` makes it give up instead. Chapter 10 ("Best
 //! practices, measured") uses it.
 
 use std::time::Duration;
@@ -58,6 +61,10 @@ struct Args {
     /// Drop the connection without a close frame after every N updates (0: never).
     #[arg(long, default_value_t = 0)]
     cut_every: u64,
+
+    /// Never fall back to Server-Sent Events when the WebSocket upgrade is blocked.
+    #[arg(long)]
+    no_fallback: bool,
 }
 
 #[tokio::main]
@@ -72,6 +79,9 @@ async fn main() -> anyhow::Result<()> {
     options.max_attempts = args.max_attempts;
     options.heartbeat = Some((secs(args.ping_interval)?, secs(args.ping_timeout)?));
     options.since = args.since;
+    if args.no_fallback {
+        options.fallback = None;
+    }
     let mut subscriber = Subscriber::new(options);
 
     let (mut received, mut recovered) = (0u64, 0u64);
@@ -114,6 +124,11 @@ async fn main() -> anyhow::Result<()> {
                 let code = code.map_or("no code".to_owned(), |c| c.to_string());
                 let what = if decision.retries() { "retry" } else { "stop" };
                 println!("closed: {code} {reason} -> {what}: {}", decision.reason());
+            }
+            Event::Fallback { status, url } => {
+                println!(
+                    "fallback: the upgrade was answered HTTP {status}, not 101: a proxy does not pass it; going on over Server-Sent Events at {url}"
+                );
             }
             Event::Reconnecting { attempt, delay } => {
                 println!(
