@@ -6,7 +6,9 @@
 //!
 //! It prints the raw HTTP upgrade request and response, then each frame taken apart: the
 //! header bits, the masking key, the payload as it travelled (masked) and as it reads, and
-//! the connection's state changes. It works against any `ws://` server, not only the lab's.
+//! the connection's state changes. It offers permessage-deflate as a browser does; when the
+//! server accepts, each compressed frame is shown with what it inflates to and the ratio.
+//! It works against any `ws://` server, not only the lab's.
 //! Chapter 4 of the book walks through its output.
 
 use std::time::Duration;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lab_handshake::client::connect;
+use lab_handshake::deflate::DeflateConfig;
 use lab_handshake::events::{Event, Observer};
 use lab_handshake::{Connection, Message, Settings};
 use tokio::net::TcpStream;
@@ -31,6 +34,14 @@ struct Args {
     /// Send this Origin header, as a browser would (try a foreign one to see the 403).
     #[arg(long)]
     origin: Option<String>,
+
+    /// Offer no compression (permessage-deflate is offered by default, as browsers do).
+    #[arg(long)]
+    no_compression: bool,
+
+    /// Offer permessage-deflate without context takeover either way.
+    #[arg(long, conflicts_with = "no_compression")]
+    no_context_takeover: bool,
 
     /// How long to wait for each answer, in milliseconds.
     #[arg(long, default_value_t = 2000)]
@@ -151,8 +162,14 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let wait = Duration::from_millis(args.wait_ms);
 
+    let compression = match (args.no_compression, args.no_context_takeover) {
+        (true, _) => None,
+        (false, true) => Some(DeflateConfig::no_context_takeover()),
+        (false, false) => Some(DeflateConfig::default()),
+    };
     let settings = Settings {
         idle_after: None,
+        compression,
         ..Settings::default()
     };
     let (mut connection, _transcript) =
