@@ -21,7 +21,7 @@ use crate::deflate::{Agreed, DeflateConfig, PerMessageDeflate};
 use crate::error::{Error, ProtocolError};
 use crate::events::{ConnectionState, Direction, Event, MessageStage, Observer};
 use crate::frame::{Frame, OpCode};
-use crate::inspect::{Original, annotate};
+use crate::inspect::{Original, annotate, note_compression_negotiated};
 use crate::utf8::Utf8Validator;
 
 /// How long a client waits for the server to close TCP after the closing handshake.
@@ -278,6 +278,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     let result = self.on_frame(frame).await;
                     if let Some(mut annotated) = annotated {
                         annotated.original = self.last_inflated.take();
+                        if self.deflate.is_some() {
+                            note_compression_negotiated(&mut annotated);
+                        }
                         self.observer.emit(Event::Frame(annotated));
                     }
                     match result {
@@ -679,6 +682,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let mut annotated = annotate(&frame, Direction::Out);
             if data {
                 annotated.original = self.next_original.take();
+            }
+            if self.deflate.is_some() {
+                note_compression_negotiated(&mut annotated);
             }
             self.observer.emit(Event::Frame(annotated));
         }

@@ -70,6 +70,16 @@ pub struct Original {
     pub text: Option<String>,
 }
 
+/// Corrects the RSV field's meaning of a frame without RSV1 on a connection where
+/// permessage-deflate *was* negotiated (`annotate` alone cannot know).
+pub fn note_compression_negotiated(annotated: &mut AnnotatedFrame) {
+    if let Some(field) = annotated.fields.iter_mut().find(|f| f.name == "RSV1-3")
+        && field.bits == "000"
+    {
+        field.meaning = "not compressed (permessage-deflate negotiated; RSV1 clear)".into();
+    }
+}
+
 impl Original {
     /// `original` (of a message with `opcode`) that travelled as `wire_len` bytes.
     pub fn of(original: &[u8], wire_len: usize, opcode: OpCode) -> Self {
@@ -138,7 +148,7 @@ pub fn annotate(frame: &Frame, direction: Direction) -> AnnotatedFrame {
             meaning: if h.rsv[0] {
                 "RSV1: the message is compressed (permessage-deflate)"
             } else {
-                "no extension bit set"
+                "reserved for extensions (none negotiated)"
             }
             .into(),
         },

@@ -6,8 +6,9 @@
 //!
 //! It prints the raw HTTP upgrade request and response, then each frame taken apart: the
 //! header bits, the masking key, the payload as it travelled (masked) and as it reads, and
-//! the connection's state changes. It offers permessage-deflate as a browser does; when the
-//! server accepts, each compressed frame is shown with what it inflates to and the ratio.
+//! the connection's state changes. With `--compress` it offers permessage-deflate as a
+//! browser does; when the server accepts, each compressed frame is shown with what it
+//! inflates to and the ratio.
 //! It works against any `ws://` server, not only the lab's.
 //! Chapter 4 of the book walks through its output.
 
@@ -35,12 +36,13 @@ struct Args {
     #[arg(long)]
     origin: Option<String>,
 
-    /// Offer no compression (permessage-deflate is offered by default, as browsers do).
+    /// Offer permessage-deflate (RFC 7692), as browsers do. Off by default, so that the
+    /// frames show their payloads as written (chapter 4); chapter 5 turns it on.
     #[arg(long)]
-    no_compression: bool,
+    compress: bool,
 
-    /// Offer permessage-deflate without context takeover either way.
-    #[arg(long, conflicts_with = "no_compression")]
+    /// With --compress: offer no context takeover either way.
+    #[arg(long, requires = "compress")]
     no_context_takeover: bool,
 
     /// How long to wait for each answer, in milliseconds.
@@ -162,10 +164,10 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let wait = Duration::from_millis(args.wait_ms);
 
-    let compression = match (args.no_compression, args.no_context_takeover) {
-        (true, _) => None,
-        (false, true) => Some(DeflateConfig::no_context_takeover()),
-        (false, false) => Some(DeflateConfig::default()),
+    let compression = match (args.compress, args.no_context_takeover) {
+        (false, _) => None,
+        (true, true) => Some(DeflateConfig::no_context_takeover()),
+        (true, false) => Some(DeflateConfig::default()),
     };
     let settings = Settings {
         idle_after: None,
