@@ -3,8 +3,8 @@
 //
 //   node echo.mjs ws://127.0.0.1:PORT/ws 0 125 65536 1048576
 //
-// ws offers permessage-deflate by default (RFC 7692); the lab does not negotiate it, and the
-// client must then go on uncompressed. Prints {"case": "extensions", ...} with what was
+// ws offers permessage-deflate by default (RFC 7692); the lab accepts it, so every message
+// after the handshake may be compressed either way. Prints {"case": "extensions", ...} with what was
 // offered and accepted, then {"case": "echo", "type", "size", "sha256"} per size and type.
 
 import { Client, binaryPayload, check, emit, sha256, textPayload } from './common.mjs';

@@ -15,8 +15,8 @@ import sys
 # instead of hanging it (the Rust side kills it after a minute anyway).
 TIMEOUT = 10
 
-# The options of every connection unless a case says otherwise: no compression (the labs
-# do not negotiate it, and it would hide the frame sizes), and room for the 1 MiB echo
+# The options of every connection unless a case says otherwise: no compression (it would
+# hide the frame sizes the tests check; compression.py turns it on), and room for the 1 MiB echo
 # plus a margin (websockets' default limit is exactly 1 MiB).
 OPTIONS = {
     "compression": None,

@@ -4,9 +4,9 @@ given on the command line come back unchanged.
     python echo.py ws://127.0.0.1:PORT/ws 0 125 65536 1048576
 
 Prints, per size and type, {"case": "echo", "type", "size", "sha256"} of what came back; then
-one connection with websockets' default options, which offer permessage-deflate, to show
-the lab declining it (RFC 7692: a server that ignores the offer just answers without the
-extension, and the client must go on uncompressed).
+one connection with websockets' default options, which offer permessage-deflate: the lab
+accepts it, unless started with --no-compression (RFC 7692: a server that declines just
+answers without the extension, and the client must go on uncompressed).
 """
 
 import asyncio

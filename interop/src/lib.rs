@@ -8,7 +8,8 @@
 //! | client | tests | what it checks |
 //! |---|---|---|
 //! | Python's [`websockets`](https://websockets.readthedocs.io/) | `tests/python.rs` | the handshake lab's echo at 0 B, 125 B, 64 KiB and 1 MiB; fragmented messages; ping; close codes both ways (the client's code echoed, 1009 for an oversized message or fragmented message); a gateway request and its ack, an exception, 1009; the private lab's token offered as a subprotocol and `private.v1` chosen; a room joined by two clients and a message from one received by the other |
-//! | Node's [`ws`](https://github.com/websockets/ws) | `tests/node.rs` | the same echo, fragment and close cases, with `ws`'s default options (it offers `permessage-deflate`, which the labs decline) |
+//! | Python's `websockets`, as client and as server | `tests/compression.rs` | permessage-deflate (RFC 7692) with the handshake lab, both ways, with and without context takeover and with websockets' 4 KiB windows: the parameters agreed, 0 B to 1 MiB text and binary, whole and fragmented, RSV1 on first frames only, every echo compressed, no context kept without takeover |
+//! | Node's [`ws`](https://github.com/websockets/ws) | `tests/node.rs` | the same echo, fragment and close cases, with `ws`'s default options (it offers `permessage-deflate`: the handshake lab accepts it and the echo is compressed both ways, the other labs decline it) |
 //! | curl | `tests/curl.rs` | the refused handshakes: wrong method, no upgrade, wrong version, bad key, foreign Origin, each status with the headers RFC 6455 and RFC 9110 require, on the handshake lab (our own HTTP code) and on the gateway (axum's) |
 //!
 //! Each test starts the lab in-process on `127.0.0.1:0` with its real `Config` and `app`,

@@ -37,7 +37,8 @@ fn size_args() -> Vec<String> {
 }
 
 /// The handshake lab's own server: text and binary of 0 B, 125 B, 64 KiB and 1 MiB come back
-/// unchanged; websockets' permessage-deflate offer is declined and the echo still works.
+/// unchanged; websockets' permessage-deflate offer is accepted and the compressed echo works
+/// (the compression cases themselves are in `tests/compression.rs`).
 #[tokio::test]
 async fn handshake_echo_every_size() {
     let Some(python) = python().await else { return };
@@ -54,6 +55,21 @@ async fn handshake_echo_every_size() {
         extensions["offered"], "permessage-deflate; client_max_window_bits",
         "{extensions}"
     );
+    assert_eq!(extensions["accepted"], "permessage-deflate", "{extensions}");
+    assert_eq!(extensions["size"], 1300, "{extensions}");
+}
+
+/// With `--no-compression` the lab declines the offer (no extension in the 101), and the
+/// client goes on uncompressed, as RFC 7692 says it must.
+#[tokio::test]
+async fn handshake_without_compression_declines() {
+    let Some(python) = python().await else { return };
+    let server = Handshake::with(|config| config.settings.compression = None).await;
+    let url = server.ws_url();
+    let lines = script(&python, "echo.py", &[&url, "0", "125"]).await;
+    assert_eq!(lines.len(), 2 * 2 + 1, "{lines:#?}");
+    assert_echoes(&lines, &[0, 125]);
+    let extensions = only(&lines, "extensions");
     assert_eq!(extensions["accepted"], Value::Null, "{extensions}");
     assert_eq!(extensions["size"], 1300, "{extensions}");
 }
@@ -70,7 +86,7 @@ async fn handshake_mounted_echo_every_size() {
     let lines = script(&python, "echo.py", &args).await;
     assert_eq!(lines.len(), 2 * ECHO_SIZES.len() + 1, "{lines:#?}");
     assert_echoes(&lines, &ECHO_SIZES);
-    assert_eq!(only(&lines, "extensions")["accepted"], Value::Null);
+    assert_eq!(only(&lines, "extensions")["accepted"], "permessage-deflate");
 }
 
 /// Messages websockets sends in 3 parts arrive at the lab (its inspector says so) as 3

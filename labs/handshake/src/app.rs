@@ -17,7 +17,7 @@ use crate::PAGE;
 use crate::codec::Role;
 use crate::connection::Connection;
 use crate::events::{ConnectionState, Event, Observer};
-use crate::handshake::{response_101, validate_request};
+use crate::handshake::{negotiate_compression, response_101_with, validate_request};
 use crate::lab::{Lab, Service, tag_from_query};
 
 /// The lab's routes: the page at `/`, the echo socket at `/ws`, the inspector at
@@ -82,7 +82,13 @@ async fn upgrade(State(lab): State<Lab>, mut request: Request, service: Service)
         to: ConnectionState::Handshaking,
         why: "upgrade request received".into(),
     });
-    Lab::report_handshake(&observer, &head_text(&request), &response_101(&accept));
+    let agreed = negotiate_compression(&head, lab.config().settings.compression);
+    let extensions = agreed.map(|agreed| agreed.response_header());
+    Lab::report_handshake(
+        &observer,
+        &head_text(&request),
+        &response_101_with(&accept, extensions.as_deref()),
+    );
 
     let on_upgrade = hyper::upgrade::on(&mut request);
     // Taken before the 101 goes out: the server's goodbye waits for this connection too.
@@ -93,14 +99,15 @@ async fn upgrade(State(lab): State<Lab>, mut request: Request, service: Service)
                 let io = TokioIo::new(upgraded);
                 let settings = lab.config().settings;
                 let connection =
-                    Connection::new(io, Role::Server, settings, BytesMut::new(), observer);
+                    Connection::new(io, Role::Server, settings, BytesMut::new(), observer)
+                        .with_compression(agreed);
                 lab.run(service, connection, going_away).await;
             }
             Err(err) => tracing::debug!(%err, "upgrade failed"),
         }
     });
 
-    (
+    let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::UPGRADE, "websocket".to_owned()),
@@ -108,6 +115,12 @@ async fn upgrade(State(lab): State<Lab>, mut request: Request, service: Service)
             (header::SEC_WEBSOCKET_ACCEPT, accept),
         ],
     )
-        .into_response()
+        .into_response();
+    if let Some(value) = extensions.and_then(|value| header::HeaderValue::from_str(&value).ok()) {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
+    response
 }
 // ANCHOR_END: upgrade

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::codec::Role;
 use crate::connection::{Connection, Settings};
+use crate::deflate;
 use crate::error::Error;
 use crate::events::{ConnectionState, Event, Observer};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, HandshakeError};
@@ -85,6 +86,10 @@ pub async fn connect(
     if let Some(origin) = origin {
         request.push_str(&format!("Origin: {origin}\r\n"));
     }
+    if let Some(ours) = &settings.compression {
+        let offer = deflate::client_offer(ours);
+        request.push_str(&format!("Sec-WebSocket-Extensions: {offer}\r\n"));
+    }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await?;
 
@@ -105,12 +110,22 @@ pub async fn connect(
     })
     .await
     .map_err(|_| HandshakeError::Timeout)??;
-    let response = String::from_utf8_lossy(&buf.split_to(head_len)).into_owned();
+    let head = buf.split_to(head_len);
+    let extensions = handshake::response_header_values(&head, "Sec-WebSocket-Extensions");
+    // An extension in the answer that we did not offer fails the connection (RFC 6455, 4.1).
+    let agreed = match &settings.compression {
+        Some(ours) => deflate::accept_response(extensions.iter().map(String::as_str), ours),
+        None if extensions.is_empty() => Ok(None),
+        None => Err("no extension was offered".to_owned()),
+    }
+    .map_err(HandshakeError::BadExtension)?;
+    let response = String::from_utf8_lossy(&head).into_owned();
     observer.emit(Event::Handshake {
         request: request.clone(),
         response: response.clone(),
     });
-    let connection = Connection::new(stream, Role::Client, settings, buf, observer);
+    let connection =
+        Connection::new(stream, Role::Client, settings, buf, observer).with_compression(agreed);
     Ok((connection, Transcript { request, response }))
 }
 // ANCHOR_END: connect

@@ -2,8 +2,9 @@
 //!
 //! [`FrameHeader`] knows the layout; the codec adds what depends on who we are: a server
 //! requires every client frame to be masked and a client refuses masked server frames; a
-//! client masks what it sends with a fresh random key per frame; and both refuse a frame
-//! whose header claims more than the limit *before* reading or allocating its payload.
+//! client masks what it sends with a fresh random key per frame; both refuse a frame
+//! whose header claims more than the limit *before* reading or allocating its payload; and
+//! RSV1 is allowed only once permessage-deflate was negotiated, and only where it may be.
 
 use bytes::BytesMut;
 
@@ -47,12 +48,18 @@ pub struct FrameCodec {
     pub role: Role,
     /// The size limits.
     pub limits: Limits,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message.
+    pub compression: bool,
 }
 
 impl FrameCodec {
     /// A codec for `role` with `limits`.
     pub fn new(role: Role, limits: Limits) -> Self {
-        Self { role, limits }
+        Self {
+            role,
+            limits,
+            compression: false,
+        }
     }
 
     // ANCHOR: decode
@@ -61,14 +68,22 @@ impl FrameCodec {
     ///
     /// `message_so_far` is the size of the fragmented message in progress, if any, so that
     /// a continuation that would take the message past its limit is refused from its header.
+    /// (For a compressed message that is its size on the wire; the limit on what it
+    /// inflates to is checked while inflating, in `deflate.rs`.)
     pub fn decode(
         &self,
         buf: &mut BytesMut,
         message_so_far: Option<usize>,
     ) -> Result<Option<Frame>, ProtocolError> {
-        let Some(header) = FrameHeader::parse(buf)? else {
+        let allowed_rsv = if self.compression { 0b100 } else { 0 };
+        let Some(header) = FrameHeader::parse_allowing(buf, allowed_rsv)? else {
             return Ok(None);
         };
+        // RSV1 means "this message is compressed": it belongs on the first frame of a data
+        // message, never on a continuation or a control frame (RFC 7692, 6).
+        if header.rsv[0] && (header.opcode.is_control() || header.opcode == OpCode::Continuation) {
+            return Err(ProtocolError::Rsv1Misplaced(header.opcode));
+        }
         match (self.role, header.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedClientFrame),
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),

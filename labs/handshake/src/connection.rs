@@ -17,10 +17,11 @@ use tokio::time::Instant;
 
 use crate::close::CloseFrame;
 use crate::codec::{FrameCodec, Limits, Role};
+use crate::deflate::{Agreed, DeflateConfig, PerMessageDeflate};
 use crate::error::{Error, ProtocolError};
 use crate::events::{ConnectionState, Direction, Event, MessageStage, Observer};
 use crate::frame::{Frame, OpCode};
-use crate::inspect::annotate;
+use crate::inspect::{Original, annotate, note_compression_negotiated};
 use crate::utf8::Utf8Validator;
 
 /// How long a client waits for the server to close TCP after the closing handshake.
@@ -57,15 +58,20 @@ pub struct Settings {
     /// after as long again with still nothing, the peer is considered gone (a half-open
     /// connection) and the socket is dropped. `None` disables the heartbeat.
     pub idle_after: Option<Duration>,
+    /// permessage-deflate: what a server accepts, what a client offers (`deflate.rs`).
+    /// `None` neither offers nor accepts it (`--no-compression`).
+    pub compression: Option<DeflateConfig>,
 }
 
 impl Default for Settings {
     /// Default limits, and a heartbeat every 30 s: under the 60 s idle timeout of common
     /// proxies (nginx's `proxy_read_timeout`), which would otherwise cut a quiet connection.
+    /// Compression with context takeover, as browsers offer it.
     fn default() -> Self {
         Self {
             limits: Limits::default(),
             idle_after: Some(Duration::from_secs(30)),
+            compression: Some(DeflateConfig::default()),
         }
     }
 }
@@ -81,6 +87,10 @@ struct Partial {
     utf8: Utf8Validator,
     /// The message's number, for lifecycle events.
     id: u64,
+    /// RSV1 was set on its first frame: `data` holds what the frames inflate to.
+    compressed: bool,
+    /// Its bytes on the wire so far (the payloads as they came, compressed or not).
+    wire_len: usize,
 }
 
 /// One end of a WebSocket connection over any byte stream (a `TcpStream`, or hyper's
@@ -114,6 +124,12 @@ pub struct Connection<S> {
     received_messages: u64,
     /// Who is watching.
     observer: Observer,
+    /// permessage-deflate's state, if the handshake agreed on it.
+    deflate: Option<PerMessageDeflate>,
+    /// What the last compressed frame received inflated to, for the inspector.
+    last_inflated: Option<Original>,
+    /// What the next compressed frame sent was before compression, for the inspector.
+    next_original: Option<Original>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -141,6 +157,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             sent_messages: 0,
             received_messages: 0,
             observer,
+            deflate: None,
+            last_inflated: None,
+            next_original: None,
         };
         connection.observer.emit(Event::State {
             from: ConnectionState::Handshaking,
@@ -148,6 +167,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             why: "handshake complete: 101 Switching Protocols".into(),
         });
         connection
+    }
+
+    // ANCHOR: with_compression
+    /// Turns permessage-deflate on, with what the handshake agreed (`None`: it did not).
+    /// From here on RSV1 is allowed on the first frame of a message, and every message we
+    /// send is compressed.
+    pub fn with_compression(mut self, agreed: Option<Agreed>) -> Self {
+        if let Some(agreed) = agreed {
+            self.codec.compression = true;
+            self.deflate = Some(PerMessageDeflate::new(&agreed, self.codec.role));
+        }
+        self
+    }
+    // ANCHOR_END: with_compression
+
+    /// The compression state, if permessage-deflate is on (tests look at its contexts).
+    pub fn compression(&self) -> Option<&PerMessageDeflate> {
+        self.deflate.as_ref()
     }
 
     /// The current state.
@@ -220,15 +257,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if self.close_received && self.close_sent {
                 return Err(Error::Closed);
             }
-            let so_far = self.partial.as_ref().map(|p| p.data.len());
+            // For a compressed message, its size on the wire: what it inflates to is
+            // checked while inflating.
+            let so_far = self.partial.as_ref().map(|p| {
+                if p.compressed {
+                    p.wire_len
+                } else {
+                    p.data.len()
+                }
+            });
             match self.codec.decode(&mut self.read_buf, so_far) {
                 Err(violation) => return Err(self.fail(violation).await),
                 Ok(Some(frame)) => {
-                    if self.observer.is_watching() {
-                        self.observer
-                            .emit(Event::Frame(annotate(&frame, Direction::In)));
+                    // Annotated before `on_frame` takes it, shown after: a compressed
+                    // frame's inflated bytes are known only then.
+                    let annotated = self
+                        .observer
+                        .is_watching()
+                        .then(|| annotate(&frame, Direction::In));
+                    let result = self.on_frame(frame).await;
+                    if let Some(mut annotated) = annotated {
+                        annotated.original = self.last_inflated.take();
+                        if self.deflate.is_some() {
+                            note_compression_negotiated(&mut annotated);
+                        }
+                        self.observer.emit(Event::Frame(annotated));
                     }
-                    match self.on_frame(frame).await {
+                    match result {
                         Ok(Some(message)) => return Ok(message),
                         Ok(None) => continue,
                         Err(Error::Protocol(violation)) => return Err(self.fail(violation).await),
@@ -354,8 +409,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     data: BytesMut::new(),
                     utf8: Utf8Validator::new(),
                     id,
+                    // The codec let RSV1 through only if the extension is on.
+                    compressed: header.rsv[0],
+                    wire_len: 0,
                 };
-                Self::append(&mut partial, &payload)?;
+                self.append(&mut partial, &payload, header.fin)?;
                 if header.fin {
                     return Ok(Some(self.complete(partial)?));
                 }
@@ -366,7 +424,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let Some(mut partial) = self.partial.take() else {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 };
-                Self::append(&mut partial, &payload)?;
+                self.append(&mut partial, &payload, header.fin)?;
                 if header.fin {
                     return Ok(Some(self.complete(partial)?));
                 }
@@ -378,12 +436,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     // ANCHOR_END: on_frame
 
     // ANCHOR: append
-    /// Adds a fragment to a message, validating text as it comes.
-    fn append(partial: &mut Partial, payload: &[u8]) -> Result<(), ProtocolError> {
-        if partial.opcode == OpCode::Text && partial.utf8.feed(payload).is_err() {
+    /// Adds a fragment to a message, validating text as it comes. A compressed fragment is
+    /// inflated first (the last one with the `00 00 ff ff` put back), under the message
+    /// limit, and what it inflates to is what gets validated and kept.
+    fn append(
+        &mut self,
+        partial: &mut Partial,
+        payload: &[u8],
+        last: bool,
+    ) -> Result<(), ProtocolError> {
+        partial.wire_len += payload.len();
+        let (start, limit) = (partial.data.len(), self.codec.limits.max_message);
+        match (partial.compressed, self.deflate.as_mut()) {
+            (true, Some(deflate)) => {
+                deflate.inflate(payload, &mut partial.data, limit)?;
+                if last {
+                    deflate.finish(&mut partial.data, limit)?;
+                }
+            }
+            // Unreachable: the codec refuses RSV1 unless the extension is on.
+            (true, None) => return Err(ProtocolError::ReservedBits(0b100)),
+            (false, _) => partial.data.extend_from_slice(payload),
+        }
+        let added = &partial.data[start..];
+        if partial.compressed && self.observer.is_watching() {
+            self.last_inflated = Some(Original::of(added, payload.len(), partial.opcode));
+        }
+        if partial.opcode == OpCode::Text && partial.utf8.feed(added).is_err() {
             return Err(ProtocolError::InvalidUtf8);
         }
-        partial.data.extend_from_slice(payload);
         Ok(())
     }
     // ANCHOR_END: append
@@ -499,7 +580,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let id = self.sent_messages;
         let len = payload.len();
         self.lifecycle(id, Direction::Out, MessageStage::Created, opcode, len);
-        self.send_frame(Frame::new(opcode, payload)).await?;
+        let frame = match self.deflate.as_mut() {
+            // Compressed: RSV1 on its (only) frame, and the inspector is told the original.
+            Some(deflate) => {
+                let compressed = deflate.compress(&payload, true);
+                if self.observer.is_watching() {
+                    self.next_original = Some(Original::of(&payload, compressed.len(), opcode));
+                }
+                let mut frame = Frame::new(opcode, compressed);
+                frame.header.rsv[0] = true;
+                frame
+            }
+            None => Frame::new(opcode, payload),
+        };
+        self.send_frame(frame).await?;
         self.lifecycle(id, Direction::Out, MessageStage::Transmitted, opcode, len);
         Ok(())
     }
@@ -519,7 +613,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         for (i, part) in parts.iter().enumerate() {
             let opcode = if i == 0 { first } else { OpCode::Continuation };
             let fin = i + 1 == parts.len();
-            let frame = crate::codec::data_frame(opcode, fin, Bytes::copy_from_slice(part));
+            let frame = match self.deflate.as_mut() {
+                // Each part compressed and flushed on its own, so it can go out at once;
+                // RSV1 on the first frame only.
+                Some(deflate) => {
+                    let compressed = deflate.compress(part, fin);
+                    if self.observer.is_watching() {
+                        self.next_original = Some(Original::of(part, compressed.len(), first));
+                    }
+                    let mut frame = crate::codec::data_frame(opcode, fin, compressed);
+                    frame.header.rsv[0] = i == 0;
+                    frame
+                }
+                None => crate::codec::data_frame(opcode, fin, Bytes::copy_from_slice(part)),
+            };
             self.send_frame(frame).await?;
         }
         self.lifecycle(id, Direction::Out, MessageStage::Transmitted, first, len);
@@ -572,8 +679,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             );
         }
         if self.observer.is_watching() {
-            self.observer
-                .emit(Event::Frame(annotate(&frame, Direction::Out)));
+            let mut annotated = annotate(&frame, Direction::Out);
+            if data {
+                annotated.original = self.next_original.take();
+            }
+            if self.deflate.is_some() {
+                note_compression_negotiated(&mut annotated);
+            }
+            self.observer.emit(Event::Frame(annotated));
         }
         self.flush_out().await?;
         if data && self.state == ConnectionState::Connected {

@@ -10,9 +10,17 @@ use crate::handshake::HandshakeError;
 /// A peer broke a rule of the protocol. The connection ends with [`Self::close_code`].
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
-    /// RSV1-3 set without an extension that defines them (none is negotiated here).
-    #[error("reserved bits set (0b{0:03b}) but no extension was negotiated")]
+    /// RSV1-3 set without an extension that defines them. permessage-deflate, when it was
+    /// negotiated, defines RSV1; RSV2 and RSV3 are never defined here.
+    #[error("reserved bits set (0b{0:03b}) that no negotiated extension defines")]
     ReservedBits(u8),
+    /// RSV1 ("compressed") on a control frame or a continuation: permessage-deflate sets it
+    /// only on the first frame of a data message (RFC 7692, 6).
+    #[error("RSV1 (compressed) set on a {0:?} frame: only a message's first frame may carry it")]
+    Rsv1Misplaced(crate::frame::OpCode),
+    /// A compressed message whose payload is not valid DEFLATE data.
+    #[error("compressed data cannot be inflated: {0}")]
+    BadDeflate(String),
     /// Opcodes 0x3-0x7 and 0xB-0xF are reserved.
     #[error("reserved opcode 0x{0:X}")]
     ReservedOpcode(u8),
@@ -76,6 +84,9 @@ impl ProtocolError {
         match self {
             // 1007: "data within a message that was not consistent with the type".
             Self::InvalidUtf8 => 1007,
+            // Invalid DEFLATE falls to 1002 below, not 1007: the compressed bytes are the
+            // extension's encoding of the payload, like the frame header is the protocol's;
+            // 1007 is for a payload that decodes fine but contradicts its type (UTF-8).
             // 1009: "a message that is too big for it to process".
             Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => 1009,
             // 1002: everything else is a protocol error.

@@ -87,8 +87,9 @@ pub const MAX_CONTROL_PAYLOAD: usize = 125;
 pub struct FrameHeader {
     /// FIN: this frame is the last one of its message.
     pub fin: bool,
-    /// RSV1-3: reserved for extensions (permessage-deflate uses RSV1). We negotiate none,
-    /// so any of them set is a protocol error; they are kept here to be shown and checked.
+    /// RSV1-3: reserved for extensions. permessage-deflate (`deflate.rs`), when negotiated,
+    /// sets RSV1 on the first frame of a compressed message; any other bit set, or RSV1
+    /// without the extension, is a protocol error.
     pub rsv: [bool; 3],
     /// What the frame carries.
     pub opcode: OpCode,
@@ -158,8 +159,17 @@ impl FrameHeader {
     /// Decodes a header from the start of `buf`.
     ///
     /// Returns `Ok(None)` when `buf` does not hold the whole header yet (read more and try
-    /// again), and an error for anything the RFC forbids that the header alone shows.
+    /// again), and an error for anything the RFC forbids that the header alone shows. No
+    /// reserved bit may be set: see [`Self::parse_allowing`] for a connection with an
+    /// extension.
     pub fn parse(buf: &[u8]) -> Result<Option<Self>, ProtocolError> {
+        Self::parse_allowing(buf, 0)
+    }
+
+    /// Like [`Self::parse`], but the reserved bits in `allowed_rsv` (`0b100` for RSV1,
+    /// the bits' places in the first byte shifted down by 4) may be set: an extension
+    /// negotiated in the handshake gave them a meaning.
+    pub fn parse_allowing(buf: &[u8], allowed_rsv: u8) -> Result<Option<Self>, ProtocolError> {
         let [first, second, ..] = *buf else {
             return Ok(None);
         };
@@ -169,8 +179,9 @@ impl FrameHeader {
             first & 0b0010_0000 != 0,
             first & 0b0001_0000 != 0,
         ];
-        if rsv.iter().any(|&bit| bit) {
-            return Err(ProtocolError::ReservedBits(first & 0b0111_0000));
+        let undefined = (first >> 4) & 0b111 & !allowed_rsv;
+        if undefined != 0 {
+            return Err(ProtocolError::ReservedBits(undefined));
         }
         let opcode = OpCode::from_bits(first & 0b0000_1111)?;
         let masked = second & 0b1000_0000 != 0;

@@ -14,7 +14,8 @@
 //! The server side parses the request itself (with `httparse`), under a size limit and a
 //! deadline, and answers every mistake with the status code the RFC asks for, never a 500.
 //! The client side sends a fresh random key and checks the accept value it gets back.
-//! Chapter 4 of the book walks through this file.
+//! Both sides also negotiate permessage-deflate here, with the rules of `deflate.rs`.
+//! Chapter 4 of the book walks through this file; chapter 5, the compression.
 
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::BytesMut;
 use kit::OriginAllowlist;
 use sha1::{Digest, Sha1};
+
+use crate::deflate::{self, Agreed, DeflateConfig};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The GUID every server appends to the client's key (section 1.3). It is fixed by the RFC;
@@ -124,6 +127,10 @@ pub enum HandshakeError {
     /// Client side: the URL is not `ws://host[:port][/path]`.
     #[error("not a ws:// URL: {0}")]
     BadUrl(String),
+    /// Client side: the server's `Sec-WebSocket-Extensions` answer breaks RFC 7692 (or
+    /// names an extension we did not offer): the client must fail the connection.
+    #[error("the server's Sec-WebSocket-Extensions cannot be accepted: {0}")]
+    BadExtension(String),
 }
 
 impl HandshakeError {
@@ -245,9 +252,53 @@ pub fn validate_request(
 
 /// The `101 Switching Protocols` response for an accepted request.
 pub fn response_101(accept: &str) -> String {
+    response_101_with(accept, None)
+}
+
+/// The `101` response, with the extensions the server accepted (`Sec-WebSocket-Extensions`),
+/// if any.
+pub fn response_101_with(accept: &str, extensions: Option<&str>) -> String {
+    let extensions = extensions
+        .map(|value| format!("Sec-WebSocket-Extensions: {value}\r\n"))
+        .unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extensions}\r\n"
     )
+}
+
+// ANCHOR: negotiate_compression
+/// The server's answer to the request's `Sec-WebSocket-Extensions` offers: permessage-deflate
+/// with the agreed parameters, or `None` (not offered, every offer declined, or
+/// `compression` is `None`, which is `--no-compression`). A value that is not text is no
+/// offer at all.
+pub fn negotiate_compression(
+    request: &Request<()>,
+    compression: Option<DeflateConfig>,
+) -> Option<Agreed> {
+    let ours = compression?;
+    let values = request
+        .headers()
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    deflate::negotiate(&deflate::parse_extensions(values), &ours)
+}
+// ANCHOR_END: negotiate_compression
+
+/// Client side: the values of header `name` in a response head that `validate_response`
+/// accepted (every line of it, in order).
+pub fn response_header_values(head: &[u8], name: &str) -> Vec<String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut headers);
+    if parsed.parse(head).is_err() {
+        return Vec::new();
+    }
+    parsed
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        .collect()
 }
 
 /// Parses a request head from `buf`: `Ok(None)` if it is not complete yet, else the

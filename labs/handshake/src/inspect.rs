@@ -3,7 +3,8 @@
 //!
 //! An [`AnnotatedFrame`] holds the frame's bytes in hex, each header field with its bits
 //! and its meaning, the masking key, and the payload both as it travelled (masked) and as
-//! it reads (unmasked). It is JSON for the browser page and text for the terminal.
+//! it reads (unmasked), and for a compressed frame (permessage-deflate) what it inflates to
+//! and the ratio. It is JSON for the browser page and text for the terminal.
 
 use std::fmt;
 
@@ -48,7 +49,56 @@ pub struct AnnotatedFrame {
     pub payload_text: Option<String>,
     /// Whether the payload is longer than the preview.
     pub truncated: bool,
+    /// For a compressed data frame: the bytes before compression (sent) or after inflating
+    /// (received). Set by the connection, which is the one that knows them.
+    pub original: Option<Original>,
 }
+
+// ANCHOR: original
+/// A compressed frame's payload as the application sees it.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct Original {
+    /// Its length before compression (after inflating).
+    pub len: usize,
+    /// The payload on the wire divided by this length, in per mille (1000 = no gain, 250 =
+    /// four times smaller); 0 for an empty original.
+    pub ratio_per_mille: u64,
+    /// Its first bytes, in hex.
+    pub hex: String,
+    /// Its first bytes as text, for a text message (a preview cut at a character
+    /// boundary).
+    pub text: Option<String>,
+}
+
+/// Corrects the RSV field's meaning of a frame without RSV1 on a connection where
+/// permessage-deflate *was* negotiated (`annotate` alone cannot know).
+pub fn note_compression_negotiated(annotated: &mut AnnotatedFrame) {
+    if let Some(field) = annotated.fields.iter_mut().find(|f| f.name == "RSV1-3")
+        && field.bits == "000"
+    {
+        field.meaning = "not compressed (permessage-deflate negotiated; RSV1 clear)".into();
+    }
+}
+
+impl Original {
+    /// `original` (of a message with `opcode`) that travelled as `wire_len` bytes.
+    pub fn of(original: &[u8], wire_len: usize, opcode: OpCode) -> Self {
+        let shown = &original[..original.len().min(PREVIEW_BYTES)];
+        let text = (opcode == OpCode::Text).then(|| match std::str::from_utf8(shown) {
+            Ok(text) => text.to_owned(),
+            Err(cut) => String::from_utf8_lossy(&shown[..cut.valid_up_to()]).into_owned(),
+        });
+        Self {
+            len: original.len(),
+            ratio_per_mille: (wire_len as u64 * 1000)
+                .checked_div(original.len() as u64)
+                .unwrap_or(0),
+            hex: hex(shown),
+            text,
+        }
+    }
+}
+// ANCHOR_END: original
 
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -95,7 +145,12 @@ pub fn annotate(frame: &Frame, direction: Direction) -> AnnotatedFrame {
         Field {
             name: "RSV1-3",
             bits: h.rsv.iter().map(|&b| bit(b)).collect(),
-            meaning: "reserved for extensions (none negotiated)".into(),
+            meaning: if h.rsv[0] {
+                "RSV1: the message is compressed (permessage-deflate)"
+            } else {
+                "reserved for extensions (none negotiated)"
+            }
+            .into(),
         },
         Field {
             name: "opcode",
@@ -148,6 +203,8 @@ pub fn annotate(frame: &Frame, direction: Direction) -> AnnotatedFrame {
         )),
         OpCode::Close => Some("no status code".into()),
         OpCode::Binary => None,
+        // Compressed bytes are not text, even when they happen to be valid UTF-8.
+        _ if h.rsv[0] => None,
         _ => std::str::from_utf8(shown).ok().map(str::to_owned),
     };
     AnnotatedFrame {
@@ -161,6 +218,7 @@ pub fn annotate(frame: &Frame, direction: Direction) -> AnnotatedFrame {
         payload_hex: hex(shown),
         payload_text,
         truncated: frame.payload.len() > PREVIEW_BYTES,
+        original: None,
     }
 }
 // ANCHOR_END: annotate
@@ -212,6 +270,21 @@ impl fmt::Display for AnnotatedFrame {
         }
         if let Some(text) = &self.payload_text {
             writeln!(f, "  reads    {text:?}")?;
+        }
+        if let Some(original) = &self.original {
+            let ratio = original.ratio_per_mille as f64 / 1000.0;
+            let verb = match self.direction {
+                Direction::Out => "compressed from",
+                Direction::In => "inflates to",
+            };
+            writeln!(
+                f,
+                "  {verb} {} bytes ({ratio:.3}× on the wire)  {}",
+                original.len, original.hex
+            )?;
+            if let Some(text) = &original.text {
+                writeln!(f, "  reads    {text:?}")?;
+            }
         }
         Ok(())
     }

@@ -18,11 +18,14 @@
 //! 3. [`codec`]: bytes to frames for one end (who masks, size limits).
 //! 4. [`utf8`] and [`close`]: the two payload rules the receiver checks.
 //! 5. [`connection`]: messages, fragmentation, ping/pong, closing, heartbeat.
-//! 6. [`events`] and [`inspect`]: what the lab makes visible.
-//! 7. [`server`], [`client`], [`app`]: the two ends, and the mount for the course.
+//! 6. [`deflate`]: permessage-deflate (RFC 7692), negotiated in the handshake, used by the
+//!    connection (chapter 5).
+//! 7. [`events`] and [`inspect`]: what the lab makes visible.
+//! 8. [`server`], [`client`], [`app`]: the two ends, and the mount for the course.
 //!
-//! Only primitives come from crates (`sha1`, `base64`, `rand`, `bytes`, `httparse`); the
-//! protocol is here. tungstenite, a full implementation, is the independent peer in the
+//! Only primitives come from crates (`sha1`, `base64`, `rand`, `bytes`, `httparse`, and
+//! `flate2` for DEFLATE itself); the protocol, the extension's negotiation and framing
+//! included, is here. tungstenite, a full implementation, is the independent peer in the
 //! tests.
 
 pub mod app;
@@ -30,6 +33,7 @@ pub mod client;
 pub mod close;
 pub mod codec;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod events;
 pub mod frame;

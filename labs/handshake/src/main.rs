@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use lab_handshake::deflate::DeflateConfig;
 use lab_handshake::{Lab, LabConfig};
 
 /// RFC 6455 from scratch: an echo server whose every frame you can inspect.
@@ -25,6 +26,16 @@ struct Args {
     /// long again without an answer the connection is dropped. 0 turns the heartbeat off.
     #[arg(long, default_value_t = 30)]
     idle_secs: u64,
+
+    /// Decline permessage-deflate (RFC 7692): every message goes uncompressed, whatever the
+    /// client offers.
+    #[arg(long)]
+    no_compression: bool,
+
+    /// Accept permessage-deflate without context takeover either way: every message is
+    /// compressed on its own, and no compression state is kept between messages.
+    #[arg(long, conflicts_with = "no_compression")]
+    no_context_takeover: bool,
 }
 
 #[tokio::main]
@@ -36,6 +47,11 @@ async fn main() -> anyhow::Result<()> {
     let mut config = LabConfig::for_port(addr.port());
     config.allowlist = args.serve.allowlist(config.allowlist)?;
     config.settings.idle_after = (args.idle_secs > 0).then(|| Duration::from_secs(args.idle_secs));
+    config.settings.compression = match (args.no_compression, args.no_context_takeover) {
+        (true, _) => None,
+        (false, true) => Some(DeflateConfig::no_context_takeover()),
+        (false, false) => Some(DeflateConfig::default()),
+    };
 
     // The one line a learner needs, on stdout rather than in the log so that scripts (and
     // the book's instructions) can rely on it; everything else goes through tracing.

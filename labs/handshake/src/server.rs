@@ -94,13 +94,16 @@ async fn handle(mut stream: TcpStream, lab: Lab) -> Result<(), HandshakeError> {
     });
     // From here on, the server's goodbye waits for this connection too.
     let going_away = lab.config().shutdown.watch();
-    let response = handshake::response_101(&accept);
+    let agreed = handshake::negotiate_compression(&request, lab.config().settings.compression);
+    let extensions = agreed.map(|agreed| agreed.response_header());
+    let response = handshake::response_101_with(&accept, extensions.as_deref());
     Lab::report_handshake(&observer, &raw_request, &response);
     if stream.write_all(response.as_bytes()).await.is_err() {
         return Ok(());
     }
     // Bytes after the head (a first frame sent eagerly) stay in `buf` for the connection.
-    let connection = Connection::new(stream, Role::Server, lab.config().settings, buf, observer);
+    let connection = Connection::new(stream, Role::Server, lab.config().settings, buf, observer)
+        .with_compression(agreed);
     lab.run(service, connection, going_away).await;
     Ok(())
 }

@@ -453,3 +453,178 @@ async fn reassemble_agrees_with_the_lab() {
     }
 }
 // ANCHOR_END: reassemble_tests
+
+// ---------------------------------------------------------------------------------------
+// Exercise 5 (chapter 5): decode a compressed frame by hand.
+// ---------------------------------------------------------------------------------------
+
+// ANCHOR: inflate_frame_solution
+// ANCHOR: inflate_frame_task
+/// Exercise 5: the text carried by one unmasked, unfragmented, compressed text frame from a
+/// server (permessage-deflate negotiated, no context takeover), or `None` if it is not one.
+///
+/// Check the first byte: FIN, RSV1 and the text opcode, so `0xC1`. Read the 7-bit length
+/// (these frames are short: under 126 bytes). Put back the 4 bytes the sender removed,
+/// `00 00 ff ff`, and inflate the result as raw DEFLATE (no zlib header): with `flate2`,
+/// `Decompress::new(false)` and `decompress_vec` with `FlushDecompress::Sync` into a `Vec`
+/// with room for the text.
+pub fn inflate_text_frame(frame: &[u8]) -> Option<String> {
+    // ANCHOR_END: inflate_frame_task
+    let [0xC1, len, payload @ ..] = frame else {
+        return None;
+    };
+    if usize::from(*len) != payload.len() || *len > 125 {
+        return None;
+    }
+    let mut compressed = payload.to_vec();
+    compressed.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+    let mut inflater = flate2::Decompress::new(false);
+    let mut text = Vec::with_capacity(64 * 1024);
+    inflater
+        .decompress_vec(&compressed, &mut text, flate2::FlushDecompress::Sync)
+        .ok()?;
+    String::from_utf8(text).ok()
+}
+// ANCHOR_END: inflate_frame_solution
+
+// ANCHOR: inflate_frame_tests
+/// RFC 7692's example frame, and frames the lab's own server compresses.
+#[tokio::test]
+async fn inflate_frame_rfc_example_and_the_lab() {
+    let hello = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    assert_eq!(inflate_text_frame(&hello).as_deref(), Some("Hello"));
+    assert_eq!(
+        inflate_text_frame(&[0x81, 0x02, b'h', b'i']),
+        None,
+        "not compressed"
+    );
+    assert_eq!(inflate_text_frame(&hello[..8]), None, "cut short");
+
+    use lab_handshake::deflate::{DeflateConfig, negotiate, parse_extensions};
+    let agreed = negotiate(
+        &parse_extensions(["permessage-deflate"]),
+        &DeflateConfig::no_context_takeover(),
+    )
+    .unwrap();
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    let settings = Settings {
+        idle_after: None,
+        ..Settings::default()
+    };
+    let mut server = Connection::new(
+        ours,
+        Role::Server,
+        settings,
+        BytesMut::new(),
+        Observer::none(),
+    )
+    .with_compression(Some(agreed));
+    let mut wire = theirs;
+    for text in ["Hello", r#"{"symbol":"BTC-USD","price":"97012.50"}"#, ""] {
+        server.send(Message::Text(text.into())).await.unwrap();
+        let mut frame = vec![0u8; 2];
+        tokio::io::AsyncReadExt::read_exact(&mut wire, &mut frame)
+            .await
+            .unwrap();
+        let mut payload = vec![0u8; usize::from(frame[1])];
+        tokio::io::AsyncReadExt::read_exact(&mut wire, &mut payload)
+            .await
+            .unwrap();
+        frame.extend(payload);
+        assert_eq!(
+            inflate_text_frame(&frame).as_deref(),
+            Some(text),
+            "{frame:02x?}"
+        );
+    }
+}
+// ANCHOR_END: inflate_frame_tests
+
+// ---------------------------------------------------------------------------------------
+// Exercise 6 (chapter 5): when does context takeover help?
+// ---------------------------------------------------------------------------------------
+
+// ANCHOR: takeover_solution
+// ANCHOR: takeover_task
+/// Exercise 6: the size on the wire of each message's payload, compressed by the lab's
+/// `PerMessageDeflate` as a server sends it, with context takeover or without.
+///
+/// Build the agreement with `deflate::negotiate`, from an offer that asks for
+/// `server_no_context_takeover` or not, then one `PerMessageDeflate::new(&agreed,
+/// Role::Server)`, and compress every message with it (`compress(message, true)`).
+pub fn compressed_sizes(messages: &[Vec<u8>], takeover: bool) -> Vec<usize> {
+    // ANCHOR_END: takeover_task
+    use lab_handshake::deflate::{DeflateConfig, PerMessageDeflate, negotiate, parse_extensions};
+    let offer = if takeover {
+        "permessage-deflate"
+    } else {
+        "permessage-deflate; server_no_context_takeover"
+    };
+    let agreed = negotiate(&parse_extensions([offer]), &DeflateConfig::default())
+        .expect("an offer the lab accepts");
+    let mut deflate = PerMessageDeflate::new(&agreed, Role::Server);
+    messages
+        .iter()
+        .map(|message| deflate.compress(message, true).len())
+        .collect()
+}
+// ANCHOR_END: takeover_solution
+
+// ANCHOR: takeover_tests
+/// Predict before running: for each stream, does takeover make the messages after the
+/// first smaller, and by how much?
+#[test]
+fn takeover_predictions() {
+    let ticker: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            format!(
+                r#"{{"event":"tick","data":{{"symbol":"BTC-USD","price":"{}.50","seq":{i}}}}}"#,
+                97000 + i * 7
+            )
+            .into_bytes()
+        })
+        .collect();
+    let (with, without) = (
+        compressed_sizes(&ticker, true),
+        compressed_sizes(&ticker, false),
+    );
+    // The first message has nothing to refer back to: the same either way.
+    assert_eq!(with[0], without[0]);
+    // After it, each update is mostly a reference to the previous one: several times smaller.
+    let (with_rest, without_rest): (usize, usize) =
+        (with[1..].iter().sum(), without[1..].iter().sum());
+    assert!(with_rest * 3 < without_rest, "{with:?} vs {without:?}");
+
+    // Random bytes: no repeats, now or earlier. Takeover cannot help (within a few bytes).
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let random: Vec<Vec<u8>> = (0..5)
+        .map(|_| {
+            (0..512)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        })
+        .collect();
+    let (with, without) = (
+        compressed_sizes(&random, true),
+        compressed_sizes(&random, false),
+    );
+    for (w, wo) in with.iter().zip(&without) {
+        assert!(w.abs_diff(*wo) <= 4 && *w >= 512, "{with:?} vs {without:?}");
+    }
+
+    // The same message twice: without takeover, twice the price; with, the second is a
+    // single back-reference.
+    let twice = vec![ticker[0].clone(), ticker[0].clone()];
+    let (with, without) = (
+        compressed_sizes(&twice, true),
+        compressed_sizes(&twice, false),
+    );
+    assert_eq!(without[0], without[1]);
+    assert!(with[1] <= 8, "{with:?}");
+}
+// ANCHOR_END: takeover_tests

@@ -6,7 +6,10 @@
 //!
 //! It prints the raw HTTP upgrade request and response, then each frame taken apart: the
 //! header bits, the masking key, the payload as it travelled (masked) and as it reads, and
-//! the connection's state changes. It works against any `ws://` server, not only the lab's.
+//! the connection's state changes. With `--compress` it offers permessage-deflate as a
+//! browser does; when the server accepts, each compressed frame is shown with what it
+//! inflates to and the ratio.
+//! It works against any `ws://` server, not only the lab's.
 //! Chapter 4 of the book walks through its output.
 
 use std::time::Duration;
@@ -14,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lab_handshake::client::connect;
+use lab_handshake::deflate::DeflateConfig;
 use lab_handshake::events::{Event, Observer};
 use lab_handshake::{Connection, Message, Settings};
 use tokio::net::TcpStream;
@@ -31,6 +35,15 @@ struct Args {
     /// Send this Origin header, as a browser would (try a foreign one to see the 403).
     #[arg(long)]
     origin: Option<String>,
+
+    /// Offer permessage-deflate (RFC 7692), as browsers do. Off by default, so that the
+    /// frames show their payloads as written (chapter 4); chapter 5 turns it on.
+    #[arg(long)]
+    compress: bool,
+
+    /// With --compress: offer no context takeover either way.
+    #[arg(long, requires = "compress")]
+    no_context_takeover: bool,
 
     /// How long to wait for each answer, in milliseconds.
     #[arg(long, default_value_t = 2000)]
@@ -151,8 +164,14 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let wait = Duration::from_millis(args.wait_ms);
 
+    let compression = match (args.compress, args.no_context_takeover) {
+        (false, _) => None,
+        (true, true) => Some(DeflateConfig::no_context_takeover()),
+        (true, false) => Some(DeflateConfig::default()),
+    };
     let settings = Settings {
         idle_after: None,
+        compression,
         ..Settings::default()
     };
     let (mut connection, _transcript) =
