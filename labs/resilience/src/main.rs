@@ -55,7 +55,8 @@ struct Args {
     #[arg(long, value_name = "PER_SEC", default_value_t = 2.0)]
     rate: f64,
 
-    /// Open connections allowed; the next one is answered 503 with Retry-After.
+    /// Open connections allowed; the next one is answered 503 with Retry-After. 0: no
+    /// limit at all (the pitfall: the server then runs out of file descriptors instead).
     #[arg(long, default_value_t = 1000)]
     max_connections: usize,
 
@@ -97,7 +98,10 @@ async fn main() -> anyhow::Result<()> {
             .allowlist
             .allow_local_port(args.proxy_addr.port());
     }
-    config.gateway.max_connections = args.max_connections;
+    config.gateway.max_connections = match args.max_connections {
+        0 => tokio::sync::Semaphore::MAX_PERMITS,
+        n => n,
+    };
     config.history = HistoryLimits {
         max_len: args.history,
         max_age: args.history_secs,

@@ -141,3 +141,51 @@ async fn page_recovers_after_a_drop_and_reports_a_restart() {
         .unwrap();
     browser.close().await.unwrap();
 }
+
+/// The page's own heartbeat: a server that freezes (SIGSTOP: the TCP connection stays up,
+/// nothing comes through it, no close ever arrives) is presumed dead after the page's
+/// silence limit; the page gives the connection up, reconnects, and once the server thaws
+/// recovers what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_notices_a_frozen_server_and_recovers_after_it_thaws() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let lab =
+        kit::testing::LabProcess::start(env!("CARGO_BIN_EXE_lab-resilience"), &["--rate", "10"])
+            .await
+            .unwrap();
+    browser
+        .goto(&format!(
+            "http://{}/?base=100&cap=400&silence=1500&ping=500",
+            lab.addr
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "live updates",
+            "return document.getElementById('state').textContent === 'OPEN' \
+               && Number(document.getElementById('count').textContent) >= 3;",
+        )
+        .await
+        .unwrap();
+    lab.signal("STOP").await.unwrap();
+    browser
+        .wait_until(
+            "the silence noticed",
+            "return document.getElementById('events').textContent.includes('silent for 1.5 s: presumed dead');",
+        )
+        .await
+        .unwrap();
+    lab.signal("CONT").await.unwrap();
+    browser
+        .wait_until(
+            "the recovery after the thaw",
+            "return document.getElementById('recovery').textContent.startsWith('recovered: true');",
+        )
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+    lab.terminate().await.unwrap();
+}

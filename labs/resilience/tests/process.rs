@@ -163,3 +163,87 @@ async fn client_cuts_and_recovers() {
         assert_eq!(pair[1], pair[0] + 1, "no gap, no repeat:\n{stdout}");
     }
 }
+
+/// Runs `resilience-client --connections <n> --hold-secs 0` against `lab`; its stdout.
+async fn connections(lab: &LabProcess, n: u32) -> String {
+    let output = within(
+        "the client's run",
+        Command::new(CLIENT)
+            .args(["--url", &lab.ws_url("/ws")])
+            .args(["--connections", &n.to_string(), "--hold-secs", "0"])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    stdout
+}
+
+/// `--max-connections 2`: of 5 subscriptions opened at once, 2 get in and 3 are told 503;
+/// `--max-connections 0` (no limit): all 5 get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_from_the_command_line() {
+    let lab = LabProcess::start(SERVER, &["--rate", "0", "--max-connections", "2"])
+        .await
+        .unwrap();
+    let stdout = connections(&lab, 5).await;
+    assert!(stdout.contains("2 of 5 subscriptions got in"), "{stdout}");
+    assert!(
+        stdout.contains("3 refused: HTTP 503 too many connections"),
+        "{stdout}"
+    );
+    lab.terminate().await.unwrap();
+
+    let unlimited = LabProcess::start(SERVER, &["--rate", "0", "--max-connections", "0"])
+        .await
+        .unwrap();
+    let stdout = connections(&unlimited, 5).await;
+    assert!(stdout.contains("5 of 5 subscriptions got in"), "{stdout}");
+    unlimited.terminate().await.unwrap();
+}
+
+/// Subscribes to `lab` with `since` (or none); the `subscribed` event's data.
+async fn subscribe(lab: &LabProcess, since: Option<&str>) -> serde_json::Value {
+    let path = since.map_or("/ws".to_owned(), |s| format!("/ws?since={s}"));
+    let mut client = Json {
+        ws: connect_ok(lab.ws_url(&path)).await.unwrap(),
+        kept: Default::default(),
+    };
+    let first = client.recv().await;
+    assert_eq!(first["event"], "subscribed");
+    first["data"].clone()
+}
+
+/// `--history-secs`: a gap older than the history's age cannot be recovered
+/// (`recovered: false`, with the reason), a gap within it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_secs_bounds_what_can_be_recovered() {
+    for (secs, recovered) in [("0.3", false), ("60", true)] {
+        let lab = LabProcess::start(SERVER, &["--rate", "20", "--history-secs", secs])
+            .await
+            .unwrap();
+        let now = subscribe(&lab, None).await;
+        let since = format!("{}:{}", now["epoch"].as_str().unwrap(), now["offset"]);
+        // Away for 1 s: 20 updates published, the first of them 1 s old on return.
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let back = subscribe(&lab, Some(&since)).await;
+        assert_eq!(
+            back["recovered"], recovered,
+            "--history-secs {secs}: {back}"
+        );
+        if recovered {
+            assert!(back["missed"].as_array().unwrap().len() >= 10, "{back}");
+        } else {
+            assert!(
+                back["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no longer covers the gap"),
+                "{back}"
+            );
+        }
+        lab.terminate().await.unwrap();
+    }
+}

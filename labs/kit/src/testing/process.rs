@@ -86,6 +86,21 @@ impl LabProcess {
         Ok(())
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `INT`...) to the process. SIGSTOP freezes it without
+    /// closing anything: its kernel still completes TCP handshakes and acknowledges data,
+    /// but the program answers nothing, which is how a hung server or a half-open link
+    /// looks from outside; SIGCONT thaws it.
+    pub async fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.child.id().context("the lab has already exited")?;
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .await
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
     /// Kills the process with SIGKILL, as a crash or the OOM killer would: no signal handler
     /// runs and no close frame is sent, so its clients see their connections just die.
     /// Returns once it is gone, so its port can be bound again.

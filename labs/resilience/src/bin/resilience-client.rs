@@ -13,7 +13,11 @@
 //! updates (0: never), with status 0, or with status 1 when it gives up. Through a proxy
 //! that does not pass the upgrade (`lab-resilience --proxy strip`, then `--url
 //! ws://127.0.0.1:3016/ws` here) it says so and goes on over Server-Sent Events;
-//! `--no-fallback` makes it give up instead. Chapter 10 ("Best
+//! `--no-fallback` makes it give up instead.
+//!
+//! `--connections N` opens N subscriptions at once instead of one, holds those that got in
+//! for `--hold-secs`, and prints how many got in and why the others were refused: the
+//! connection limit, seen from outside (`lab-resilience --max-connections 50`). Chapter 10 ("Best
 //! practices, measured") uses it.
 
 use std::time::Duration;
@@ -65,6 +69,15 @@ struct Args {
     /// Never fall back to Server-Sent Events when the WebSocket upgrade is blocked.
     #[arg(long)]
     no_fallback: bool,
+
+    /// Open this many subscriptions at once (no retries), report how many got in and why the
+    /// others did not, hold them for `--hold-secs`, and exit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    connections: Option<u32>,
+
+    /// With `--connections`: how long to keep the subscriptions that got in.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    hold_secs: f64,
 }
 
 #[tokio::main]
@@ -81,6 +94,9 @@ async fn main() -> anyhow::Result<()> {
     options.since = args.since;
     if args.no_fallback {
         options.fallback = None;
+    }
+    if let Some(n) = args.connections {
+        return many(options, n, secs(args.hold_secs)?).await;
     }
     let mut subscriber = Subscriber::new(options);
 
@@ -144,5 +160,43 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("received {received} updates, {recovered} recovered");
+    Ok(())
+}
+
+/// `--connections n`: `n` subscriptions at once, each with a single attempt; prints how many
+/// got in and each distinct refusal with its count, then holds the open ones for `hold`.
+async fn many(mut options: Options, n: u32, hold: Duration) -> anyhow::Result<()> {
+    options.max_attempts = 0;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let options = options.clone();
+        tasks.spawn(async move {
+            let mut subscriber = Subscriber::new(options);
+            // The first event says it all: subscribed, or closed with a reason.
+            let first = tokio::time::timeout(Duration::from_secs(10), subscriber.next()).await;
+            let outcome = match first {
+                Ok(Some(Event::Subscribed(_))) => Ok(()),
+                Ok(Some(Event::Closed { reason, .. })) => Err(reason),
+                Ok(Some(other)) => Err(format!("{other:?}")),
+                Ok(None) => Err("gave up".to_owned()),
+                Err(_) => Err("no answer within 10 s".to_owned()),
+            };
+            (outcome, subscriber)
+        });
+    }
+    let mut open = Vec::new();
+    let mut refused = std::collections::BTreeMap::<String, u32>::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined? {
+            (Ok(()), subscriber) => open.push(subscriber),
+            (Err(reason), _) => *refused.entry(reason).or_default() += 1,
+        }
+    }
+    println!("{} of {n} subscriptions got in", open.len());
+    for (reason, count) in &refused {
+        println!("{count} refused: {reason}");
+    }
+    println!("holding the open ones for {} s", hold.as_secs_f64());
+    tokio::time::sleep(hold).await;
     Ok(())
 }
