@@ -338,7 +338,9 @@ async fn client(
             }
             // The attempt happens when the delay has passed: that is its timestamp.
             Event::Reconnecting { delay, .. } => log.attempts.push(shared.start.elapsed() + delay),
-            Event::Closed { .. } => {}
+            // A fallback would mean the upgrade was blocked: the storm measures WebSockets on
+            // loopback, where nothing blocks it, so it only goes on.
+            Event::Closed { .. } | Event::Fallback { .. } => {}
             Event::GaveUp { reason } => log.gave_up = Some(reason),
         }
     }

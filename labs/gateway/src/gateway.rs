@@ -669,10 +669,13 @@ async fn run_connection<S, C>(
 
     // Leave the registry first, so nothing more is emitted to a closing connection.
     shared.server.unregister(id);
+    // 1006 never travels on the wire (RFC 6455, 7.4.1): a server "closing" with it
+    // ([`Server::abort`]) just drops the TCP connection.
     let goodbye = (disconnect.by == ClosedBy::Server)
         .then(|| {
             disconnect
                 .code
+                .filter(|&code| code != crate::server::ABNORMAL)
                 .map(|code| Violation::new(code, &disconnect.reason))
         })
         .flatten();

@@ -55,6 +55,10 @@ impl EmitError {
     }
 }
 
+/// The close code of a connection that ended without a close frame (RFC 6455 reserves it,
+/// and forbids sending it).
+pub const ABNORMAL: u16 = 1006;
+
 /// How the server tells a connection's task to close it, from anywhere.
 #[derive(Debug, Default)]
 pub(crate) struct Kick {
@@ -268,6 +272,13 @@ impl Server {
         if let Some(outlet) = self.outlets().get(&id) {
             outlet.kick.kick(Violation::new(code, reason));
         }
+    }
+
+    /// Drops connection `id` without a close frame, as a crash or a cut cable would: its
+    /// peer sees the TCP connection end and reports 1006 (a no-op if it is gone). For
+    /// demonstrations; a server that means to close says why with [`Server::disconnect`].
+    pub fn abort(&self, id: ConnId, reason: &str) {
+        self.disconnect(id, ABNORMAL, reason);
     }
 }
 

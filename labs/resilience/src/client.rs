@@ -766,14 +766,31 @@ impl Subscriber {
         self.position = Some(now);
     }
 
-    /// An update, unless it was already seen (a duplicate is dropped, never yielded twice).
+    /// An update, unless it was already seen (a duplicate is dropped, never yielded twice),
+    /// or unless it skips offsets: then updates were lost on the way (a connection that went
+    /// silent, a server that dropped them), and the subscriber reconnects from its last
+    /// position to recover them rather than carry on with a hole.
     fn update(&mut self, update: Update, recovered: bool) {
-        let seen = self
+        let last = self
             .position
             .as_ref()
-            .is_some_and(|p| p.epoch == update.epoch && update.offset <= p.offset);
-        if seen {
+            .filter(|p| p.epoch == update.epoch)
+            .map(|p| p.offset);
+        if last.is_some_and(|last| update.offset <= last) {
             return;
+        }
+        if let Some(last) = last.filter(|last| update.offset > last + 1) {
+            let reason = format!(
+                "a gap: updates {} to {} never arrived",
+                last + 1,
+                update.offset - 1
+            );
+            return self.lost(
+                None,
+                reason,
+                Decision::Retry("updates were lost on the way: reconnect and recover them"),
+                None,
+            );
         }
         self.position = Some(update.position());
         self.pending.push_back(Event::Update { update, recovered });

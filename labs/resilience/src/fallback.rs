@@ -52,7 +52,7 @@ use axum::routing::get;
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::stream::{Position, SLOW_CONSUMER, Stream, Update};
+use crate::stream::{Position, SERVICE_RESTART, SLOW_CONSUMER, Stream, Update};
 
 /// What the fallback's handler needs: the stream, the limits, the heartbeat, the goodbye.
 #[derive(Clone, Debug)]
@@ -124,6 +124,7 @@ async fn sse(
             .into_response();
     };
     let watcher = fallback.shutdown.watch();
+    let restarts = fallback.stream.watch_restarts();
     let (recovery, id, updates) = fallback
         .stream
         .subscribe_fallback(since.as_ref(), fallback.queue);
@@ -137,7 +138,16 @@ async fn sse(
         id,
         _permit: permit,
     };
-    let events = events(first, updates, watcher, fallback.heartbeat, subscription);
+    let events = events(
+        first,
+        Sources {
+            updates,
+            watcher,
+            restarts,
+        },
+        fallback.heartbeat,
+        subscription,
+    );
     let mut response = Sse::new(events).into_response();
     // nginx buffers a proxied response unless told not to: an SSE stream it buffers arrives
     // in lumps, or not at all. This header tells it (and proxies that copy nginx) not to.
@@ -177,6 +187,18 @@ enum Next {
     Heartbeat,
     /// The server's goodbye started.
     Goodbye,
+    /// The stream restarted (a new epoch).
+    Restarted,
+}
+
+/// What a fallback stream waits on.
+struct Sources {
+    /// Its queue of updates.
+    updates: mpsc::Receiver<Update>,
+    /// The server's goodbye.
+    watcher: kit::shutdown::Watcher,
+    /// The stream's restarts.
+    restarts: tokio::sync::watch::Receiver<u64>,
 }
 
 // ANCHOR: events
@@ -184,8 +206,7 @@ enum Next {
 /// every `heartbeat`, and a final `goodbye` when the server stops or the client is too slow.
 fn events(
     first: Result<Event, axum::Error>,
-    updates: mpsc::Receiver<Update>,
-    watcher: kit::shutdown::Watcher,
+    sources: Sources,
     heartbeat: Option<Duration>,
     subscription: Subscription,
 ) -> impl futures_util::Stream<Item = Result<Event, Infallible>> + Send {
@@ -194,16 +215,16 @@ fn events(
             .event("goodbye")
             .json_data(json!({ "code": code, "reason": reason }))
     };
-    let state = (Some(first), updates, watcher, subscription, false);
+    let state = (Some(first), sources, subscription, false);
     futures_util::stream::unfold(
         state,
-        move |(first, mut updates, mut watcher, subscription, done)| async move {
+        move |(first, mut sources, subscription, done)| async move {
             if done {
                 return None;
             }
             if let Some(first) = first {
                 let event = first.unwrap_or_else(|_| Event::default().comment("cannot encode"));
-                return Some((Ok(event), (None, updates, watcher, subscription, false)));
+                return Some((Ok(event), (None, sources, subscription, false)));
             }
             let beat = async {
                 match heartbeat {
@@ -212,8 +233,13 @@ fn events(
                 }
             };
             let next = tokio::select! {
-                update = updates.recv() => update.map_or(Next::Slow, Next::Update),
-                () = watcher.started() => Next::Goodbye,
+                update = sources.updates.recv() => update.map_or(Next::Slow, Next::Update),
+                () = sources.watcher.started() => Next::Goodbye,
+                changed = sources.restarts.changed() => match changed {
+                    Ok(()) => Next::Restarted,
+                    // The stream itself is gone: nothing more will come.
+                    Err(_) => Next::Goodbye,
+                },
                 () = beat => Next::Heartbeat,
             };
             let (event, done) = match next {
@@ -236,9 +262,13 @@ fn events(
                     true,
                 ),
                 Next::Goodbye => (goodbye(1001, "the server is shutting down"), true),
+                Next::Restarted => (
+                    goodbye(SERVICE_RESTART, "the stream restarted: a new epoch"),
+                    true,
+                ),
             };
             let event = event.unwrap_or_else(|_| Event::default().comment("cannot encode"));
-            Some((Ok(event), (None, updates, watcher, subscription, done)))
+            Some((Ok(event), (None, sources, subscription, done)))
         },
     )
 }

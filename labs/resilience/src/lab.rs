@@ -28,9 +28,14 @@ use crate::stream::{Position, Recovery, Stream};
 /// Each connection's state: the position it asked to recover from, if any.
 pub type Since = Option<Position>;
 
-/// `position`: where the stream is, and what its history still holds.
+/// `position`: where the stream is, and what its history still holds. A silenced
+/// connection ([`go_silent`]) gets its answer only when the silence ends, so that the
+/// client's heartbeat hears nothing meanwhile.
 async fn position(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsException> {
     ctx.state.metrics().request();
+    if let Some(until) = ctx.state.silent_until(ctx.socket.id()) {
+        tokio::time::sleep_until(until).await;
+    }
     let position = ctx.state.position();
     Ok(json!({
         "epoch": position.epoch,
@@ -38,6 +43,46 @@ async fn position(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsExceptio
         "retained": ctx.state.retained(),
     }))
 }
+
+// ANCHOR: controls
+/// The longest silence `go_silent` accepts.
+pub const MAX_SILENCE: Duration = Duration::from_secs(60);
+
+/// `kill_me`: the server drops this connection without a close frame (a crash, a cut
+/// cable): the client sees 1006 and must reconnect and recover.
+async fn kill_me(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsException> {
+    ctx.state.metrics().request();
+    ctx.socket
+        .server()
+        .abort(ctx.socket.id(), "dropped on purpose, without a close frame");
+    Ok(json!({ "dropping": true }))
+}
+
+/// `go_silent {"secs": n}`: the server stops writing to this connection for `n` seconds (1
+/// to 60) while the TCP connection stays up: a half-open link, as the client sees it. Its
+/// heartbeat must notice; the updates meanwhile wait in the history.
+async fn go_silent(ctx: Ctx<Stream, Since>, data: Value) -> Result<Value, WsException> {
+    ctx.state.metrics().request();
+    let secs = data
+        .get("secs")
+        .and_then(Value::as_f64)
+        .filter(|secs| (1.0..=MAX_SILENCE.as_secs_f64()).contains(secs))
+        .ok_or_else(|| {
+            WsException::Validation("secs must be a number of seconds from 1 to 60".into())
+        })?;
+    ctx.state
+        .silence(ctx.socket.id(), Duration::from_secs_f64(secs));
+    Ok(json!({ "silent_for": secs }))
+}
+
+/// `restart`: the stream restarts as a new process would (a new epoch, an empty history),
+/// and every subscriber hears 1012. What Ctrl-C and a new start do, from the page.
+async fn restart(ctx: Ctx<Stream, Since>, _: Value) -> Result<Value, WsException> {
+    ctx.state.metrics().request();
+    let epoch = ctx.state.restart();
+    Ok(json!({ "epoch": epoch }))
+}
+// ANCHOR_END: controls
 
 // ANCHOR: since
 /// The connect hook: reads `since` from the query string. A malformed one is refused with
@@ -58,6 +103,9 @@ pub fn gateway(config: &Config, stream: &Stream) -> Gateway<Stream, Since> {
     let (on_init, on_join, on_leave) = (stream.clone(), stream.clone(), stream.clone());
     Gateway::new(stream.clone(), config.gateway.clone())
         .on("position", position)
+        .on("kill_me", kill_me)
+        .on("go_silent", go_silent)
+        .on("restart", restart)
         .after_init(move |server| on_init.attach(server))
         .on_connect(since)
         .on_connected(move |socket: &Socket<Since>| {

@@ -40,6 +40,9 @@ use crate::metrics::Metrics;
 /// [`Stream::publish_with`].
 pub const SLOW_CONSUMER: u16 = 1013;
 
+/// The close code of [`Stream::restart`]: 1012, service restart.
+pub const SERVICE_RESTART: u16 = 1012;
+
 // ANCHOR: position
 /// Where an update sits in the stream: which server lifetime, and which number in it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -283,6 +286,9 @@ struct State {
     fallback: BTreeMap<u64, mpsc::Sender<Update>>,
     /// The number the next fallback subscriber gets.
     next_fallback: u64,
+    /// WebSocket subscribers the server does not write to until the given instant: the
+    /// page's "Go silent" (a half-open link, as the client sees it).
+    silent: BTreeMap<ConnId, Instant>,
     /// The ticker's last price.
     price: f64,
 }
@@ -301,6 +307,9 @@ pub struct Stream {
     server: Arc<OnceLock<Server>>,
     /// The number of subscribers, for tests and the page's counters to wait on.
     count: Arc<watch::Sender<usize>>,
+    /// How many times the stream was restarted ([`Stream::restart`]): the fallback's
+    /// streams watch it to say goodbye.
+    restarts: Arc<watch::Sender<u64>>,
     /// What `/metrics` reports: the stream counts what it publishes and sends, the
     /// gateway's hooks count opens and closes into the same numbers.
     metrics: Metrics,
@@ -316,10 +325,12 @@ impl Stream {
                 subscribers: BTreeSet::new(),
                 fallback: BTreeMap::new(),
                 next_fallback: 0,
+                silent: BTreeMap::new(),
                 price: 100.0,
             })),
             server: Arc::new(OnceLock::new()),
             count: Arc::new(watch::Sender::new(0)),
+            restarts: Arc::new(watch::Sender::new(0)),
             metrics: Metrics::new(),
         }
     }
@@ -372,6 +383,11 @@ impl Stream {
         state.subscribers.len() + state.fallback.len()
     }
 
+    /// The WebSocket connections receiving the stream.
+    pub fn subscribers(&self) -> Vec<ConnId> {
+        self.state().subscribers.iter().copied().collect()
+    }
+
     /// Watches the number of subscribers.
     pub fn watch_subscribers(&self) -> watch::Receiver<usize> {
         self.count.subscribe()
@@ -392,8 +408,13 @@ impl Stream {
         let price = state.price;
         let update = state.history.push(Instant::now(), price);
         self.metrics.published();
+        let now = Instant::now();
+        state.silent.retain(|_, until| *until > now);
         if let (Some(server), Ok(frame)) = (self.server.get(), encode("update", &update)) {
             for &id in &state.subscribers {
+                if state.silent.contains_key(&id) {
+                    continue;
+                }
                 // The slow-consumer policy of this lab: a client whose queue is full is
                 // closed with 1013 ("try again later"), not the gateway's 1008, because
                 // here it *can* come back: it reconnects with `since` and catches up from
@@ -450,9 +471,50 @@ impl Stream {
     pub fn leave(&self, id: ConnId) {
         let mut state = self.state();
         state.subscribers.remove(&id);
+        state.silent.remove(&id);
         self.count
             .send_replace(state.subscribers.len() + state.fallback.len());
     }
+
+    // ANCHOR: controls
+    /// Stops writing updates to connection `id` for `how_long`: the updates go on into the
+    /// history, none reaches it, and the TCP connection stays up. From the client's side
+    /// that is a half-open link; its heartbeat must notice.
+    pub fn silence(&self, id: ConnId, how_long: Duration) {
+        self.state().silent.insert(id, Instant::now() + how_long);
+    }
+
+    /// Until when connection `id` is silenced, if it is.
+    pub fn silent_until(&self, id: ConnId) -> Option<Instant> {
+        let state = self.state();
+        state
+            .silent
+            .get(&id)
+            .copied()
+            .filter(|until| *until > Instant::now())
+    }
+
+    /// Restarts the stream as a new server process would: a new epoch, an empty history,
+    /// and every subscriber told so (WebSocket: close 1012 "service restart"; fallback:
+    /// `goodbye` 1012), so that each comes back and is told `recovered: false`.
+    pub fn restart(&self) -> String {
+        let mut state = self.state();
+        let limits = state.history.limits;
+        state.history = History::new(new_epoch(), limits);
+        if let Some(server) = self.server.get() {
+            for &id in &state.subscribers {
+                server.disconnect(id, SERVICE_RESTART, "the stream restarted: a new epoch");
+            }
+        }
+        self.restarts.send_modify(|n| *n += 1);
+        state.history.epoch().to_owned()
+    }
+
+    /// Watches the number of restarts.
+    pub fn watch_restarts(&self) -> watch::Receiver<u64> {
+        self.restarts.subscribe()
+    }
+    // ANCHOR_END: controls
 
     // ANCHOR: subscribe_fallback
     /// Subscribes a fallback client (Server-Sent Events) that last saw `since`: its

@@ -189,3 +189,60 @@ async fn page_notices_a_frozen_server_and_recovers_after_it_thaws() {
     browser.close().await.unwrap();
     lab.terminate().await.unwrap();
 }
+
+/// The page's server-side buttons: "kill my connection" (no close frame: the page sees
+/// 1006, reconnects and recovers) and "restart the stream" (1012, a new epoch, recovered:
+/// false).
+#[tokio::test]
+async fn page_buttons_kill_and_restart() {
+    let Some(browser) = Browser::launch().await.unwrap() else {
+        return;
+    };
+    let lab = serve_on("127.0.0.1:0".parse().unwrap()).await;
+    browser
+        .goto(&format!("http://{}/?base=100&cap=400", lab.addr))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the page is subscribed",
+            "return document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    publish(&lab.stream, 2);
+    browser
+        .wait_until(
+            "two updates",
+            "return document.getElementById('count').textContent === '2';",
+        )
+        .await
+        .unwrap();
+    browser
+        .eval("document.getElementById('kill').click(); return true;")
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the kill seen as 1006 and the page back",
+            "return document.getElementById('events').textContent.includes('closed: 1006') \
+               && document.getElementById('recovery').textContent.startsWith('recovered: true') \
+               && document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    browser
+        .eval("document.getElementById('restart').click(); return true;")
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the restart seen as 1012, then recovered: false",
+            "return document.getElementById('events').textContent.includes('closed: 1012') \
+               && document.getElementById('recovery').textContent.includes('another epoch');",
+        )
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+    let _ = lab.stop.send(());
+}
