@@ -103,6 +103,8 @@ fn run(input: &StreamInput<'_>, leftover: &[u8], reads: Vec<&[u8]>, watched: boo
         limits: input.limits,
         // No heartbeat: it is about time, not bytes, and the tests cover it.
         idle_after: None,
+        // No compression: the model here is plain RFC 6455; inflating is `inflate`'s.
+        compression: None,
     };
     let (messages, end) = block_on(async {
         let mut connection = Connection::new(
