@@ -432,7 +432,8 @@ impl Broker {
     /// or, with no broker or with the broker down, to this node's members only.
     pub async fn publish(&self, said: Said) -> Result<Published, BrokerError> {
         let room = said.room.clone();
-        let json = serde_json::to_string(&said).map_err(|err| BrokerError::Down(err.to_string()))?;
+        let json =
+            serde_json::to_string(&said).map_err(|err| BrokerError::Down(err.to_string()))?;
         if !self.is_redis() {
             // The node's own history: an epoch of its own and a counter. Another node knows
             // neither, which is why a client cannot recover there.
@@ -561,10 +562,8 @@ impl Broker {
                     .arg(&key)
                     .query_async(&mut link.conn)
                     .await;
-                let entries: Vec<(String, HashMap<String, String>)> = link
-                    .conn
-                    .xrange_count(&key, start, "+", limit + 1)
-                    .await?;
+                let entries: Vec<(String, HashMap<String, String>)> =
+                    link.conn.xrange_count(&key, start, "+", limit + 1).await?;
                 Ok((info.ok(), entries))
             })
             .await;
@@ -621,7 +620,10 @@ impl Broker {
         }
         Recovery {
             recovered: true,
-            reason: format!("{} missed message(s) replayed from the history", missed.len()),
+            reason: format!(
+                "{} missed message(s) replayed from the history",
+                missed.len()
+            ),
             missed,
         }
     }
@@ -636,7 +638,9 @@ impl Broker {
         }
         let (key, entry, deadline) = (presence_of(room), member.key(), self.deadline_ms());
         if let Err(err) = self
-            .redis(|mut link| async move { link.conn.zadd::<_, _, _, ()>(key, entry, deadline).await })
+            .redis(
+                |mut link| async move { link.conn.zadd::<_, _, _, ()>(key, entry, deadline).await },
+            )
             .await
         {
             tracing::warn!(room, %err, "presence not recorded now; the heartbeat will");
@@ -647,7 +651,10 @@ impl Broker {
     /// heartbeat expired the entry first, that node already told it.
     pub async fn left(&self, room: &str, member: &Presence, reason: &str) {
         if !self.is_redis() {
-            self.announce(room, json!({ "room": room, "left": member, "reason": reason }));
+            self.announce(
+                room,
+                json!({ "room": room, "left": member, "reason": reason }),
+            );
             return;
         }
         let (key, entry) = (presence_of(room), member.key());
@@ -656,7 +663,10 @@ impl Broker {
             .await;
         // Down: the entry expires by itself, and the node that removes it says so.
         if matches!(removed, Ok(1)) {
-            self.announce(room, json!({ "room": room, "left": member, "reason": reason }));
+            self.announce(
+                room,
+                json!({ "room": room, "left": member, "reason": reason }),
+            );
         }
     }
 
@@ -680,7 +690,8 @@ impl Broker {
         let entries: Vec<String> = self
             .redis(|mut link| async move { link.conn.zrangebyscore(key, now, "+inf").await })
             .await?;
-        let mut members: Vec<Presence> = entries.iter().filter_map(|e| Presence::parse(e)).collect();
+        let mut members: Vec<Presence> =
+            entries.iter().filter_map(|e| Presence::parse(e)).collect();
         members.sort();
         Ok(members)
     }
@@ -887,7 +898,13 @@ impl Broker {
                 .query_async(&mut conn)
                 .await?;
             let epoch: String = conn.get(EPOCH_KEY).await?;
-            let channels: Vec<String> = self.inner.rooms.names().iter().map(|r| channel_of(r)).collect();
+            let channels: Vec<String> = self
+                .inner
+                .rooms
+                .names()
+                .iter()
+                .map(|r| channel_of(r))
+                .collect();
             if !channels.is_empty() {
                 sink.subscribe(channels).await?;
             }
@@ -902,7 +919,11 @@ impl Broker {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(link);
         tracing::info!(node = %self.inner.node, %epoch, "broker up");
-        self.set_status(true, Some(epoch.clone()), format!("connected to redis, epoch {epoch}"));
+        self.set_status(
+            true,
+            Some(epoch.clone()),
+            format!("connected to redis, epoch {epoch}"),
+        );
         // Members who joined while Redis was away are in no presence set yet.
         if let Err(err) = self.refresh_presence().await {
             tracing::warn!(%err, "presence not refreshed after connecting");

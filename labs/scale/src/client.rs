@@ -127,7 +127,10 @@ impl ChatClient {
                 break frame;
             }
         };
-        let node = welcome["data"]["node"].as_str().unwrap_or_default().to_owned();
+        let node = welcome["data"]["node"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let conn = welcome["data"]["conn"].as_u64().unwrap_or_default();
         self.node = Some(node.clone());
         self.pending.push_back(Event::Welcome {
@@ -136,8 +139,11 @@ impl ChatClient {
         });
         // ANCHOR: rejoin
         // Rejoin every room where this client was, from the last message it saw there.
-        let rooms: Vec<(String, Option<Position>)> =
-            self.rooms.iter().map(|(r, p)| (r.clone(), p.clone())).collect();
+        let rooms: Vec<(String, Option<Position>)> = self
+            .rooms
+            .iter()
+            .map(|(r, p)| (r.clone(), p.clone()))
+            .collect();
         for (room, since) in rooms {
             let mut data = json!({ "room": room });
             if let Some(since) = since {

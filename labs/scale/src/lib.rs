@@ -137,7 +137,10 @@ pub fn build(config: Config) -> (axum::Router, Node) {
         .into_router()
         .route("/", kit::page::static_page(PAGE))
         // HAProxy's health check: a node that answers is up.
-        .route("/healthz", get(move || async move { format!("ok {healthy}\n") }))
+        .route(
+            "/healthz",
+            get(move || async move { format!("ok {healthy}\n") }),
+        )
         .route(
             "/metrics",
             get(move || {

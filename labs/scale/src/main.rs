@@ -141,7 +141,12 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Chat(chat_args)) => chat(chat_args).await,
         Some(Command::HaproxyConfig { balance, nodes }) => {
             let list: Vec<(String, SocketAddr)> = (1..=nodes)
-                .map(|i| (format!("n{i}"), SocketAddr::from(([127, 0, 0, 1], 40000 + i))))
+                .map(|i| {
+                    (
+                        format!("n{i}"),
+                        SocketAddr::from(([127, 0, 0, 1], 40000 + i)),
+                    )
+                })
                 .collect();
             let bind = SocketAddr::from(([127, 0, 0, 1], kit::ports::SCALE));
             print!("{}", haproxy_config(bind, &list, balance));
@@ -152,7 +157,10 @@ async fn main() -> anyhow::Result<()> {
 
 /// The whole cluster, until Ctrl-C.
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.addr.ip().is_loopback(), "--addr must be on 127.0.0.1: the lab stays on your machine");
+    anyhow::ensure!(
+        args.addr.ip().is_loopback(),
+        "--addr must be on 127.0.0.1: the lab stays on your machine"
+    );
     let options = Options {
         exe: std::env::current_exe().context("finding the lab's own binary")?,
         nodes: args.nodes,
@@ -210,13 +218,24 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     let mut received = 0;
     while let Some(event) = client.next().await {
         let line = match &event {
-            Event::Welcome { node, conn } => serde_json::json!({ "event": "welcome", "node": node, "conn": conn }),
+            Event::Welcome { node, conn } => {
+                serde_json::json!({ "event": "welcome", "node": node, "conn": conn })
+            }
             Event::Message(message) => serde_json::json!({ "event": "message", "data": message }),
-            Event::Recovered { room, recovered, missed, reason } => serde_json::json!({
+            Event::Recovered {
+                room,
+                recovered,
+                missed,
+                reason,
+            } => serde_json::json!({
                 "event": "recovered", "room": room, "recovered": recovered, "missed": missed, "reason": reason,
             }),
             Event::Other(frame) => frame.clone(),
-            Event::Closed { code, reason, decision } => serde_json::json!({
+            Event::Closed {
+                code,
+                reason,
+                decision,
+            } => serde_json::json!({
                 "event": "closed", "code": code, "reason": reason, "decision": decision,
             }),
             Event::GaveUp { reason } => serde_json::json!({ "event": "gave_up", "reason": reason }),

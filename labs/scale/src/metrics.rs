@@ -167,7 +167,8 @@ impl Metrics {
             .connections
             .set(i64::try_from(connections).unwrap_or(i64::MAX));
         let mut text = String::new();
-        if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry) {
+        if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &self.inner.registry)
+        {
             tracing::error!(%err, "cannot encode the metrics");
         }
         text

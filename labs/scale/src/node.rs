@@ -187,7 +187,9 @@ async fn send(ctx: NodeCtx, Say { room, text }: Say) -> Result<Value, WsExceptio
         )));
     }
     if !ctx.socket.with(|m| m.rooms.contains_key(&room)) {
-        return Err(WsException::Forbidden(format!("you are not in room {room}")));
+        return Err(WsException::Forbidden(format!(
+            "you are not in room {room}"
+        )));
     }
     let said = Said {
         room: room.clone(),
@@ -196,7 +198,12 @@ async fn send(ctx: NodeCtx, Say { room, text }: Say) -> Result<Value, WsExceptio
         conn: ctx.socket.id(),
         text,
     };
-    match node.broker.publish(said).await.map_err(WsException::internal)? {
+    match node
+        .broker
+        .publish(said)
+        .await
+        .map_err(WsException::internal)?
+    {
         Published::Broadcast(position) => Ok(json!({ "room": room, "position": position })),
         Published::LocalOnly => Ok(json!({
             "room": room,
@@ -245,7 +252,8 @@ async fn forward(
             }
         }
         tracing::info!(conn = socket.id(), room, recovered, count, %reason, "rejoined");
-        let note = json!({ "room": room, "recovered": recovered, "missed": count, "reason": reason });
+        let note =
+            json!({ "room": room, "recovered": recovered, "missed": count, "reason": reason });
         if socket.emit("recovered", note).await.is_err() {
             return;
         }

@@ -46,7 +46,9 @@ pub enum BadPosition {
     #[error("a stream id is <ms>-<seq>, two numbers, such as 1718000000000-0")]
     StreamId,
     /// Not `<epoch>:<ms>-<seq>`.
-    #[error("since must be <epoch>:<ms>-<seq>: an epoch of 1 to 64 letters or digits, then a stream id")]
+    #[error(
+        "since must be <epoch>:<ms>-<seq>: an epoch of 1 to 64 letters or digits, then a stream id"
+    )]
     Position,
 }
 
@@ -137,7 +139,16 @@ mod tests {
         let b: StreamId = "1718000000001-0".parse().unwrap();
         assert!(a < b);
         assert_eq!(a.to_string(), "1718000000000-3");
-        for bad in ["", "1", "1-", "-1", "a-1", "1-+2", "1-2-3", "99999999999999999999-0"] {
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-+2",
+            "1-2-3",
+            "99999999999999999999-0",
+        ] {
             assert_eq!(bad.parse::<StreamId>(), Err(BadPosition::StreamId), "{bad}");
         }
     }

@@ -108,9 +108,9 @@ impl Rooms {
     /// (0 when this node has nobody in the room).
     pub fn deliver(&self, room: &str, delivery: Delivery) -> usize {
         let rooms = self.rooms();
-        rooms
-            .get(room)
-            .map_or(0, |entry| entry.events.send(Arc::new(delivery)).unwrap_or(0))
+        rooms.get(room).map_or(0, |entry| {
+            entry.events.send(Arc::new(delivery)).unwrap_or(0)
+        })
     }
 
     /// The rooms that have local members, sorted: what the node must stay subscribed to.

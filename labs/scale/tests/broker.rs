@@ -50,7 +50,11 @@ async fn the_balancer_distributes_connections() {
     for i in 0..6 {
         seen.insert(client(&sticky, &format!("s{i}")).await.1);
     }
-    assert_eq!(seen.len(), 1, "balance source: one address, one node: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        1,
+        "balance source: one address, one node: {seen:?}"
+    );
 }
 
 /// Sends `PER_CLIENT` messages from each client in `room`, then a last one; returns what
@@ -74,8 +78,9 @@ async fn chat_round(
         let mut texts = Vec::new();
         if expect_all {
             // Everyone's last message, whichever comes last.
-            let mut lasts: BTreeSet<String> =
-                (0..n).map(|j| format!("{room}:{j}:{}", PER_CLIENT - 1)).collect();
+            let mut lasts: BTreeSet<String> = (0..n)
+                .map(|j| format!("{room}:{j}:{}", PER_CLIENT - 1))
+                .collect();
             while !lasts.is_empty() {
                 let m = next_message(c, common::STEP).await.unwrap_or_else(|| {
                     panic!("client {k} still waits for {lasts:?}; got {texts:?}")
@@ -106,9 +111,17 @@ async fn without_a_broker_members_on_other_nodes_miss_messages() {
     let received = chat_round(&mut clients, "rust", false).await;
     for (k, texts) in received.iter().enumerate() {
         let own: Vec<String> = (0..PER_CLIENT).map(|i| format!("rust:{k}:{i}")).collect();
-        assert_eq!(texts, &own, "client {k} on {} got only its own node's messages", clients[k].1);
+        assert_eq!(
+            texts, &own,
+            "client {k} on {} got only its own node's messages",
+            clients[k].1
+        );
         let lost = PER_CLIENT * 3 - texts.len();
-        assert_eq!(lost, PER_CLIENT * 2, "client {k} lost every message from the other nodes");
+        assert_eq!(
+            lost,
+            PER_CLIENT * 2,
+            "client {k} lost every message from the other nodes"
+        );
     }
 }
 
@@ -122,7 +135,10 @@ async fn with_redis_every_member_gets_every_message_of_its_room_only() {
     };
     let mut a = one_per_node(&cluster, "a", 3).await;
     let mut b = one_per_node(&cluster, "b", 3).await;
-    let (got_a, got_b) = tokio::join!(chat_round(&mut a, "alpha", true), chat_round(&mut b, "beta", true));
+    let (got_a, got_b) = tokio::join!(
+        chat_round(&mut a, "alpha", true),
+        chat_round(&mut b, "beta", true)
+    );
     for (room, got) in [("alpha", &got_a), ("beta", &got_b)] {
         let expected: BTreeSet<String> = (0..3)
             .flat_map(|k| (0..PER_CLIENT).map(move |i| format!("{room}:{k}:{i}")))
@@ -130,18 +146,30 @@ async fn with_redis_every_member_gets_every_message_of_its_room_only() {
         for (k, texts) in got.iter().enumerate() {
             let set: BTreeSet<String> = texts.iter().cloned().collect();
             assert_eq!(set.len(), texts.len(), "{room} client {k}: no duplicates");
-            assert_eq!(set, expected, "{room} client {k}: every message of its room, none of the other");
+            assert_eq!(
+                set, expected,
+                "{room} client {k}: every message of its room, none of the other"
+            );
             // Each sender's own messages in the order it sent them.
             for sender in 0..3 {
                 let mine: Vec<&String> = texts
                     .iter()
                     .filter(|t| t.starts_with(&format!("{room}:{sender}:")))
                     .collect();
-                let sent: Vec<String> = (0..PER_CLIENT).map(|i| format!("{room}:{sender}:{i}")).collect();
-                assert_eq!(mine, sent.iter().collect::<Vec<_>>(), "{room}: sender {sender} in order");
+                let sent: Vec<String> = (0..PER_CLIENT)
+                    .map(|i| format!("{room}:{sender}:{i}"))
+                    .collect();
+                assert_eq!(
+                    mine,
+                    sent.iter().collect::<Vec<_>>(),
+                    "{room}: sender {sender} in order"
+                );
             }
         }
         // One order for the whole room: the history's, the same on every node.
-        assert!(got.windows(2).all(|w| w[0] == w[1]), "{room}: every member saw the same order");
+        assert!(
+            got.windows(2).all(|w| w[0] == w[1]),
+            "{room}: every member saw the same order"
+        );
     }
 }

@@ -25,7 +25,10 @@ async fn members(client: &mut ChatClient, room: &str) -> Vec<String> {
         .await
         .unwrap();
     let list: Vec<Presence> = serde_json::from_value(reply["members"].clone()).unwrap();
-    let mut names: Vec<String> = list.iter().map(|m| format!("{}@{}", m.name, m.node)).collect();
+    let mut names: Vec<String> = list
+        .iter()
+        .map(|m| format!("{}@{}", m.name, m.node))
+        .collect();
     names.sort();
     names
 }
@@ -46,29 +49,54 @@ async fn presence_across_nodes_joins_leaves_and_a_killed_node() {
     }
     let listed = members(&mut clients[0].0, "rust").await;
     assert_eq!(listed.len(), 3, "{listed:?}");
-    let nodes: BTreeSet<String> = listed.iter().map(|m| m.split('@').nth(1).unwrap().to_owned()).collect();
-    assert_eq!(nodes, BTreeSet::from(["n1".into(), "n2".into(), "n3".into()]), "{listed:?}");
+    let nodes: BTreeSet<String> = listed
+        .iter()
+        .map(|m| m.split('@').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        nodes,
+        BTreeSet::from(["n1".into(), "n2".into(), "n3".into()]),
+        "{listed:?}"
+    );
     for (c, _) in &mut clients {
-        assert_eq!(members(c, "rust").await, listed, "the same list from every node");
+        assert_eq!(
+            members(c, "rust").await,
+            listed,
+            "the same list from every node"
+        );
     }
 
     // A leave is seen at once, from every node.
     let (mut leaver, leaver_node) = clients.remove(2);
-    leaver.request("leave", serde_json::json!({ "room": "rust" })).await.unwrap();
+    leaver
+        .request("leave", serde_json::json!({ "room": "rust" }))
+        .await
+        .unwrap();
     let after_leave = members(&mut clients[0].0, "rust").await;
     assert_eq!(after_leave.len(), 2);
-    assert!(after_leave.iter().all(|m| !m.ends_with(&format!("@{leaver_node}"))), "{after_leave:?}");
+    assert!(
+        after_leave
+            .iter()
+            .all(|m| !m.ends_with(&format!("@{leaver_node}"))),
+        "{after_leave:?}"
+    );
     leaver.close().await;
 
     // SIGKILL the node of clients[1]: no leave is ever sent for its member.
     let (_, victim_node) = &clients[1];
     let victim_node = victim_node.clone();
-    let index = cluster.nodes.iter().position(|n| n.id == victim_node).unwrap();
+    let index = cluster
+        .nodes
+        .iter()
+        .position(|n| n.id == victim_node)
+        .unwrap();
     let killed_at = Instant::now();
     cluster.nodes.remove(index).kill().unwrap();
     let right_after = members(&mut clients[0].0, "rust").await;
     assert!(
-        right_after.iter().any(|m| m.ends_with(&format!("@{victim_node}"))),
+        right_after
+            .iter()
+            .any(|m| m.ends_with(&format!("@{victim_node}"))),
         "still listed right after the kill, before its entry expires: {right_after:?}"
     );
     // Then it expires: the survivor's heartbeat removes it and announces it once.
@@ -76,7 +104,10 @@ async fn presence_across_nodes_joins_leaves_and_a_killed_node() {
     let left = tokio::time::timeout(Duration::from_secs(4 * TTL), async {
         loop {
             match survivor.next().await {
-                Some(Event::Other(frame)) if frame["event"] == "presence" && frame["data"]["left"]["node"] == victim_node.as_str() => {
+                Some(Event::Other(frame))
+                    if frame["event"] == "presence"
+                        && frame["data"]["left"]["node"] == victim_node.as_str() =>
+                {
                     return frame;
                 }
                 Some(_) => {}
@@ -86,9 +117,18 @@ async fn presence_across_nodes_joins_leaves_and_a_killed_node() {
     })
     .await
     .expect("the killed node's member is announced as gone");
-    assert!(left["data"]["reason"].as_str().unwrap().starts_with("expired"), "{left}");
+    assert!(
+        left["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expired"),
+        "{left}"
+    );
     let gone_after = killed_at.elapsed();
-    assert!(gone_after >= Duration::from_millis(TTL * 1000 / 2), "not before its entry could expire: {gone_after:?}");
+    assert!(
+        gone_after >= Duration::from_millis(TTL * 1000 / 2),
+        "not before its entry could expire: {gone_after:?}"
+    );
     let finally = members(survivor, "rust").await;
     assert_eq!(finally.len(), 1, "only the survivor is left: {finally:?}");
 }
@@ -113,7 +153,11 @@ async fn a_killed_node_loses_nothing_its_clients_recover_elsewhere() {
     }
     let (mut publisher, publisher_node) = client(&cluster, "publisher").await;
     publisher.join("news").await.unwrap();
-    let victim = ["n1", "n2", "n3"].into_iter().find(|n| *n != publisher_node).unwrap().to_owned();
+    let victim = ["n1", "n2", "n3"]
+        .into_iter()
+        .find(|n| *n != publisher_node)
+        .unwrap()
+        .to_owned();
     let on_victim = receivers.iter().filter(|(_, n)| *n == victim).count();
     assert_eq!(on_victim, 2);
 
@@ -130,7 +174,9 @@ async fn a_killed_node_loses_nothing_its_clients_recover_elsewhere() {
                     match tokio::time::timeout(STEP, c.next()).await {
                         Ok(Some(Event::Message(m))) => texts.push(m.said.text),
                         Ok(Some(Event::Welcome { node, .. })) => nodes.push(node),
-                        Ok(Some(Event::Recovered { recovered, missed, .. })) => recoveries.push((recovered, missed)),
+                        Ok(Some(Event::Recovered {
+                            recovered, missed, ..
+                        })) => recoveries.push((recovered, missed)),
                         Ok(Some(_)) => {}
                         Ok(None) | Err(_) => break,
                     }
@@ -153,15 +199,25 @@ async fn a_killed_node_loses_nothing_its_clients_recover_elsewhere() {
     let mut moved = 0;
     for reader in readers {
         let (texts, nodes, recoveries) = reader.await.unwrap();
-        assert_eq!(texts, expected, "every message exactly once, in order (nodes {nodes:?})");
+        assert_eq!(
+            texts, expected,
+            "every message exactly once, in order (nodes {nodes:?})"
+        );
         if nodes[0] == victim {
             moved += 1;
             let now_on = nodes.last().unwrap();
-            assert_ne!(*now_on, victim, "reconnected to a surviving node: {nodes:?}");
+            assert_ne!(
+                *now_on, victim,
+                "reconnected to a surviving node: {nodes:?}"
+            );
             assert!(recoveries.iter().all(|(ok, _)| *ok), "{recoveries:?}");
             assert!(!recoveries.is_empty(), "rejoined with its position");
         } else {
-            assert_eq!(nodes.len(), 1, "a client on a surviving node never moved: {nodes:?}");
+            assert_eq!(
+                nodes.len(),
+                1,
+                "a client on a surviving node never moved: {nodes:?}"
+            );
         }
     }
     assert_eq!(moved, 2);

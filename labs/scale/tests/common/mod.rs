@@ -36,7 +36,10 @@ pub fn missing(redis: bool) -> Option<String> {
     if missing.is_empty() {
         return None;
     }
-    let why = format!("{} not installed (Debian: apt-get install redis-server haproxy)", missing.join(" and "));
+    let why = format!(
+        "{} not installed (Debian: apt-get install redis-server haproxy)",
+        missing.join(" and ")
+    );
     assert!(
         std::env::var(REQUIRE_VAR).as_deref() != Ok("1"),
         "{REQUIRE_VAR}=1 but {why}"
@@ -79,7 +82,11 @@ pub async fn client(cluster: &Cluster, name: &str) -> (ChatClient, String) {
 
 /// Clients through the balancer until there is one on each of `nodes` distinct nodes
 /// (round robin gives them in turn); each with its node.
-pub async fn one_per_node(cluster: &Cluster, prefix: &str, nodes: usize) -> Vec<(ChatClient, String)> {
+pub async fn one_per_node(
+    cluster: &Cluster,
+    prefix: &str,
+    nodes: usize,
+) -> Vec<(ChatClient, String)> {
     let mut clients: Vec<(ChatClient, String)> = Vec::new();
     for i in 0..nodes * 4 {
         let (c, node) = client(cluster, &format!("{prefix}{i}")).await;
@@ -90,7 +97,10 @@ pub async fn one_per_node(cluster: &Cluster, prefix: &str, nodes: usize) -> Vec<
             return clients;
         }
     }
-    panic!("round robin did not spread {} clients over {nodes} nodes", nodes * 4);
+    panic!(
+        "round robin did not spread {} clients over {nodes} nodes",
+        nodes * 4
+    );
 }
 
 /// The next room message `client` yields, within `wait`; `None` if none came.
