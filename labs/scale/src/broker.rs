@@ -533,6 +533,44 @@ impl Broker {
         }
     }
 
+    /// Where `room`'s history is now: the epoch and the id of its last message (`0-0` for a
+    /// room nobody has spoken in yet). A member joining without `since` starts from here,
+    /// read *before* it is subscribed (see `node::join`), so whatever is said between the
+    /// read and the subscription is replayed, not lost. `None` while the broker is down.
+    pub async fn current_position(&self, room: &str) -> Option<Position> {
+        if !self.is_redis() {
+            return Some(Position {
+                epoch: self.inner.local_epoch.clone(),
+                id: StreamId {
+                    ms: self.inner.local_seq.load(Ordering::Relaxed),
+                    seq: 0,
+                },
+            });
+        }
+        let status = self.status();
+        let epoch = status.epoch.filter(|_| status.up)?;
+        let key = history_of(room);
+        let info: HashMap<String, redis::Value> = match self
+            .redis(|mut link| async move {
+                let info: redis::RedisResult<HashMap<String, redis::Value>> = redis::cmd("XINFO")
+                    .arg("STREAM")
+                    .arg(&key)
+                    .query_async(&mut link.conn)
+                    .await;
+                // "no such key": a room without history yet.
+                Ok(info.unwrap_or_default())
+            })
+            .await
+        {
+            Ok(info) => info,
+            Err(_) => return None,
+        };
+        Some(Position {
+            epoch,
+            id: stream_field(&info, "last-generated-id"),
+        })
+    }
+
     // ANCHOR: recover
     /// What a member rejoining `room` missed since `since`, from the room's Stream: the same
     /// answer on every node, since the Stream is in Redis.
@@ -572,14 +610,11 @@ impl Broker {
             Err(err) => return Recovery::lost(format!("the history cannot be read: {err}")),
         };
         // A stream that does not exist has nothing newer than anything, and lost nothing.
-        let field = |name: &str| -> StreamId {
-            info.as_ref()
-                .and_then(|info| info.get(name))
-                .and_then(|value| redis::from_redis_value_ref::<String>(value).ok())
-                .and_then(|text| text.parse().ok())
-                .unwrap_or_default()
-        };
-        let (last, trimmed) = (field("last-generated-id"), field("max-deleted-entry-id"));
+        let info = info.unwrap_or_default();
+        let (last, trimmed) = (
+            stream_field(&info, "last-generated-id"),
+            stream_field(&info, "max-deleted-entry-id"),
+        );
         if since.id > last {
             return Recovery::lost(format!(
                 "since {} is ahead of the room's history (last id {last})",
@@ -930,6 +965,14 @@ impl Broker {
         }
         Ok(stream)
     }
+}
+
+/// A stream id field of an `XINFO STREAM` answer; `0-0` when missing.
+fn stream_field(info: &HashMap<String, redis::Value>, name: &str) -> StreamId {
+    info.get(name)
+        .and_then(|value| redis::from_redis_value_ref::<String>(value).ok())
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_default()
 }
 
 /// Waits until `shutdown` has started.

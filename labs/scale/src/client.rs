@@ -265,6 +265,20 @@ impl ChatClient {
                 }
                 Event::Message(message)
             }
+            // The history's end when this client first joined: its position until a
+            // message comes, so a rejoin recovers even what it never saw live.
+            Some("joined") => {
+                if let (Some(room), Ok(position)) = (
+                    data["room"].as_str(),
+                    serde_json::from_value::<Position>(data["position"].clone()),
+                ) {
+                    let last = self.rooms.entry(room.to_owned()).or_insert(None);
+                    if last.is_none() {
+                        *last = Some(position);
+                    }
+                }
+                Event::Other(frame)
+            }
             Some("recovered") => Event::Recovered {
                 room: data["room"].as_str().unwrap_or_default().to_owned(),
                 recovered: data["recovered"].as_bool().unwrap_or(false),

@@ -316,6 +316,24 @@ frontend chat
 }
 // ANCHOR_END: haproxy_config
 
+/// The configuration for `nodes` nodes `n1`, `n2`... on the example ports 40001, 40002...
+/// behind the lab's port 3007: what `lab-scale haproxy-config` prints and the chapter shows.
+pub fn example_config(nodes: u16, balance: Balance) -> String {
+    let list: Vec<(String, SocketAddr)> = (1..=nodes)
+        .map(|i| {
+            (
+                format!("n{i}"),
+                SocketAddr::from(([127, 0, 0, 1], 40000 + i)),
+            )
+        })
+        .collect();
+    haproxy_config(
+        SocketAddr::from(([127, 0, 0, 1], kit::ports::SCALE)),
+        &list,
+        balance,
+    )
+}
+
 /// HAProxy in front of the nodes.
 #[derive(Debug)]
 pub struct Balancer {
@@ -397,6 +415,9 @@ impl NodeProcess {
         command
             .args(["node", "--addr", "127.0.0.1:0", "--node-id", id])
             .args(args)
+            // The node's own lines (ready, broker up and down, rejoins, expiries), not one
+            // line per connection: the ready line is how we know it listens.
+            .env("RUST_LOG", "warn,lab_scale=info")
             .env("NO_COLOR", "1");
         let mut process = Process::spawn(&format!("node {id}"), command)?;
         let addr = process.wait_for(address_in).await?;

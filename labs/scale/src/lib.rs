@@ -158,6 +158,7 @@ pub fn build(config: Config) -> (axum::Router, Node) {
                         "broker": node.broker.status(),
                         "connections": server.connection_count(),
                         "rooms": node.rooms.names(),
+                        "cluster_programs": programs_report(),
                     }))
                 }
             }),
@@ -174,6 +175,34 @@ pub fn build(config: Config) -> (axum::Router, Node) {
 /// The node with `config`.
 pub fn app(config: Config) -> axum::Router {
     build(config).0
+}
+
+/// The lab as the course launcher mounts it under `/labs/scale/`: **one node without a
+/// broker**, the single server every chat starts as (all the page's panels land on it and
+/// see each other). The cluster itself needs Redis and HAProxy, child processes the
+/// launcher does not start: `cargo run -p lab-scale` does, and the page says what to install
+/// when one is missing. Its connections hear `shutdown`'s goodbye.
+pub fn router(allowlist: kit::OriginAllowlist, shutdown: &kit::Shutdown) -> axum::Router {
+    let mut config = Config::for_port(kit::ports::SCALE);
+    config.node = "course".into();
+    config.gateway.allowlist = allowlist;
+    config.gateway.shutdown = shutdown.clone();
+    app(config)
+}
+
+/// Which of the cluster's programs are installed, and the command that installs a missing
+/// one: what the page shows next to a node that runs without a broker.
+fn programs_report() -> serde_json::Value {
+    programs()
+        .iter()
+        .map(|(name, path)| {
+            json!({
+                "program": name,
+                "found": path.as_ref().map(|p| p.display().to_string()),
+                "install": format!("sudo apt-get install {name}"),
+            })
+        })
+        .collect()
 }
 
 /// Where `redis-server` and `haproxy` were found, looked up once: what the course's labs

@@ -19,7 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use lab_resilience::client::Backoff;
 use lab_scale::client::{ChatClient, Event};
-use lab_scale::cluster::{Balance, Cluster, Options, haproxy_config};
+use lab_scale::cluster::{Balance, Cluster, Options, example_config};
 use lab_scale::{BrokerKind, BrokerSettings, Config};
 
 /// Several chat nodes behind a real load balancer, Redis as the broker between them.
@@ -110,6 +110,11 @@ struct NodeArgs {
     /// Messages each room's history keeps.
     #[arg(long, default_value_t = BrokerSettings::default().history_len)]
     history: usize,
+
+    /// No per-connection message rate limit (the gateway's 200 a second): for
+    /// `scale-bench`, whose senders go faster than any person types.
+    #[arg(long)]
+    no_rate_limit: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,16 +145,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Node(node_args)) => node(node_args).await,
         Some(Command::Chat(chat_args)) => chat(chat_args).await,
         Some(Command::HaproxyConfig { balance, nodes }) => {
-            let list: Vec<(String, SocketAddr)> = (1..=nodes)
-                .map(|i| {
-                    (
-                        format!("n{i}"),
-                        SocketAddr::from(([127, 0, 0, 1], 40000 + i)),
-                    )
-                })
-                .collect();
-            let bind = SocketAddr::from(([127, 0, 0, 1], kit::ports::SCALE));
-            print!("{}", haproxy_config(bind, &list, balance));
+            print!("{}", example_config(nodes, balance));
             Ok(())
         }
     }
@@ -196,6 +192,9 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     config.settings.presence_ttl = Duration::from_secs(args.presence_ttl.max(1));
     config.settings.history_len = args.history;
+    if args.no_rate_limit {
+        config.gateway.rate_limit = None;
+    }
     let shutdown = config.gateway.shutdown.clone();
     let app = lab_scale::app(config);
     tracing::info!(

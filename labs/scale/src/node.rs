@@ -6,6 +6,7 @@
 //! node → client  {"event":"ack","id":1,"data":{"room":"rust","node":"n2","members":[{"name":"ada","node":"n1","conn":4},…]}}
 //! node → client  {"event":"message","data":{"room":"rust","from":"ada","node":"n1","conn":4,"text":"hi",
 //!                 "position":"9f…:1718000000000-4","recovered":true}}          (each missed one, then)
+//! node → client  {"event":"joined","data":{"room":"rust","position":"9f…:1718000000000-3"}}   (a first join)
 //! node → client  {"event":"recovered","data":{"room":"rust","recovered":true,"missed":1,"reason":"…"}}
 //! client → node  {"event":"send","data":{"room":"rust","text":"hello"},"id":2}
 //! node → client  {"event":"ack","id":2,"data":{"room":"rust","position":"9f…:1718000000000-5"}}
@@ -136,6 +137,12 @@ async fn join(ctx: NodeCtx, Join { room, since }: Join) -> Result<Value, WsExcep
             node.rooms_per_connection
         )));
     }
+    // Where to start: the client's own position, or the history's end read *now*, before
+    // the subscription, so that nothing said from here on can fall between the two.
+    let start = match since {
+        Some(since) => Some(Start::Rejoin(since)),
+        None => node.broker.current_position(&room).await.map(Start::Fresh),
+    };
     node.broker.subscribe_room(&room).await;
     let me = node.presence(&ctx.socket);
     let events = node.rooms.join(&room, ctx.socket.id(), &me.name);
@@ -144,7 +151,7 @@ async fn join(ctx: NodeCtx, Join { room, since }: Join) -> Result<Value, WsExcep
         node.clone(),
         room.clone(),
         events,
-        since,
+        start,
     ));
     ctx.socket
         .with(|m| m.rooms.insert(room.clone(), forwarder.abort_handle()));
@@ -222,28 +229,44 @@ async fn members(ctx: NodeCtx, RoomName { room }: RoomName) -> Result<Value, WsE
     Ok(json!({ "room": room, "members": members }))
 }
 
+/// Where a member's forwarder starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// A first join: the history's end, read before the subscription. The member is told it
+    /// (`joined`), so that it has a position to come back with even before any message.
+    Fresh(Position),
+    /// A rejoin with the client's position: what it missed is replayed, and it is told
+    /// whether that was everything (`recovered`).
+    Rejoin(Position),
+}
+
 // ANCHOR: forward
-/// Copies a room's events to one member. With `since`, it first replays what the member
-/// missed from the room's history (on any node: the history is in Redis), then goes live,
+/// Copies a room's events to one member. It first replays from the room's history what
+/// came after its starting position (on any node: the history is in Redis), then goes live,
 /// skipping what the replay already sent: the receiver was subscribed before the history
-/// was read, so every message is either in the replay, or in the receiver, or in both, and
-/// the position decides. Each message reaches the member exactly once, in the history's
-/// order.
+/// was read, so every message is in the replay, or in the receiver, or in both, and the
+/// position decides. Each message reaches the member exactly once, in the history's order.
 async fn forward(
     socket: Socket<Member>,
     node: Node,
     room: String,
     mut events: broadcast::Receiver<Arc<Delivery>>,
-    since: Option<Position>,
+    start: Option<Start>,
 ) {
-    let mut last = since.clone();
-    if let Some(since) = since {
+    let mut last = None;
+    if let Some(Start::Fresh(position)) = &start {
+        let note = json!({ "room": room, "position": position });
+        if socket.emit("joined", note).await.is_err() {
+            return;
+        }
+    }
+    if let Some(Start::Fresh(since) | Start::Rejoin(since)) = &start {
+        last = Some(since.clone());
         let Recovery {
             recovered,
             reason,
             missed,
-        } = node.broker.recover(&room, &since).await;
-        node.metrics.recovery(recovered);
+        } = node.broker.recover(&room, since).await;
         let count = missed.len();
         for message in missed {
             last.clone_from(&message.position);
@@ -251,11 +274,14 @@ async fn forward(
                 return;
             }
         }
-        tracing::info!(conn = socket.id(), room, recovered, count, %reason, "rejoined");
-        let note =
-            json!({ "room": room, "recovered": recovered, "missed": count, "reason": reason });
-        if socket.emit("recovered", note).await.is_err() {
-            return;
+        if matches!(start, Some(Start::Rejoin(_))) {
+            node.metrics.recovery(recovered);
+            tracing::info!(conn = socket.id(), room, recovered, count, %reason, "rejoined");
+            let note =
+                json!({ "room": room, "recovered": recovered, "missed": count, "reason": reason });
+            if socket.emit("recovered", note).await.is_err() {
+                return;
+            }
         }
     }
     loop {
@@ -322,7 +348,12 @@ pub fn gateway(config: &Config, node: &Node) -> Gateway<Node, Member> {
         .ordered(["join", "leave", "send", "members"])
         .after_init(move |server| {
             // Every connection hears when the broker goes down or comes back.
-            tokio::spawn(announce_broker(on_init, server.clone()));
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(announce_broker(on_init, server.clone()));
+                }
+                Err(_) => tracing::error!("no tokio runtime: broker changes will not be announced"),
+            }
         })
         .on_connect(name_from)
         .on_connected(move |socket| {

@@ -222,3 +222,61 @@ async fn a_killed_node_loses_nothing_its_clients_recover_elsewhere() {
     }
     assert_eq!(moved, 2);
 }
+
+/// A member that has not seen a single message yet still has a position (the `joined`
+/// event's, the history's end at its join): its node is killed, three messages are said
+/// before it notices, and its rejoin on another node replays all three.
+#[tokio::test]
+async fn a_member_that_saw_nothing_yet_recovers_too() {
+    let Some(mut cluster) = cluster(3, true, Balance::Roundrobin, &[]).await else {
+        return;
+    };
+    let mut clients = one_per_node(&cluster, "q", 2).await;
+    let (mut quiet, quiet_node) = clients.pop().unwrap();
+    let (mut talker, _) = clients.pop().unwrap();
+    quiet.join("calm").await.unwrap();
+    talker.join("calm").await.unwrap();
+    assert!(
+        quiet.position("calm").is_some(),
+        "a position from the join alone"
+    );
+    let index = cluster
+        .nodes
+        .iter()
+        .position(|n| n.id == quiet_node)
+        .unwrap();
+    cluster.nodes.remove(index).kill().unwrap();
+    // Said before the quiet member reads anything: it can only get them from the history.
+    for text in ["one", "two", "three"] {
+        talker.send("calm", text).await.unwrap();
+    }
+    let mut texts = Vec::new();
+    let mut recovered = None;
+    while texts.len() < 3 {
+        match tokio::time::timeout(STEP, quiet.next()).await.unwrap() {
+            Some(Event::Message(m)) => texts.push((m.said.text, m.recovered)),
+            Some(Event::Recovered {
+                recovered: ok,
+                missed,
+                ..
+            }) => recovered = Some((ok, missed)),
+            Some(_) => {}
+            None => panic!("the client gave up"),
+        }
+    }
+    let expected = [("one", true), ("two", true), ("three", true)].map(|(t, r)| (t.to_owned(), r));
+    assert_eq!(texts, expected);
+    assert_ne!(quiet.node(), Some(quiet_node.as_str()));
+    // The `recovered` event follows the replayed messages.
+    while recovered.is_none() {
+        if let Some(Event::Recovered {
+            recovered: ok,
+            missed,
+            ..
+        }) = tokio::time::timeout(STEP, quiet.next()).await.unwrap()
+        {
+            recovered = Some((ok, missed));
+        }
+    }
+    assert_eq!(recovered, Some((true, 3)));
+}
