@@ -96,5 +96,19 @@ pub fn all() -> Vec<Lab> {
                       (recovered: true); restart the server and see recovered: false.",
             router: lab_resilience::router,
         },
+        Lab {
+            topic: "scale",
+            title: "Scaling out: several nodes, a real load balancer, Redis between them",
+            package: "lab-scale",
+            port: kit::ports::SCALE,
+            chapter: "scaling-out",
+            summary: "Here: one node without a broker, the single server a chat starts as. Alone, \
+                      cargo run -p lab-scale starts Redis, three nodes and HAProxy (it needs \
+                      redis-server and haproxy: sudo apt-get install redis-server haproxy; the \
+                      page says which is missing): see which node each panel is on, the \
+                      messages lost with --broker none, and a node killed with kill -9 whose \
+                      clients recover on the others.",
+            router: lab_scale::router,
+        },
     ]
 }

@@ -12,13 +12,14 @@ use kit::testing::TestServer;
 
 /// The course's labs, named here rather than taken from `labs::all()`: a lab missing from
 /// the launcher fails the tests that visit them all, instead of being skipped by them.
-const TOPICS: [&str; 6] = [
+const TOPICS: [&str; 7] = [
     "handshake",
     "gateway",
     "rooms",
     "private",
     "broadcast",
     "resilience",
+    "scale",
 ];
 
 /// A headless browser and the course site (the built book, every lab mounted) on a free

@@ -52,4 +52,7 @@ pub mod ports {
     pub const BROADCAST: u16 = 3005;
     /// Heartbeats, reconnection with backoff, recovery of missed messages, limits.
     pub const RESILIENCE: u16 = 3006;
+    /// Scaling out: the load balancer in front of several nodes (the nodes and Redis take
+    /// free ports).
+    pub const SCALE: u16 = 3007;
 }
