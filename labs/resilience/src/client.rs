@@ -535,38 +535,43 @@ impl Subscriber {
                     return;
                 }
                 // ANCHOR_END: switch
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok())
-                    .map(Duration::from_secs);
                 let body = response
                     .body()
                     .as_deref()
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default()
                     .into_owned();
-                self.lost(
-                    None,
-                    format!("HTTP {status} {body}"),
-                    classify_refusal(status),
-                    retry_after,
-                );
+                self.refused(status, response.headers(), &body);
             }
-            Ok(Err(err)) => self.lost(
-                None,
-                format!("cannot connect: {err}"),
-                Decision::Retry("the server is unreachable: maybe it is restarting"),
-                None,
-            ),
-            Err(_) => self.lost(
-                None,
-                format!("no answer within {CONNECT_TIMEOUT:?}"),
-                Decision::Retry("the server is unreachable: maybe it is restarting"),
-                None,
-            ),
+            Ok(Err(err)) => self.unreachable(format!("cannot connect: {err}")),
+            Err(_) => self.unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")),
         }
+    }
+
+    /// The server answered the connection attempt with an HTTP refusal: classify it, and
+    /// wait at least its `Retry-After` before the next attempt.
+    fn refused(&mut self, status: u16, headers: &axum::http::HeaderMap, body: &str) {
+        let retry_after = headers
+            .get(axum::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        self.lost(
+            None,
+            format!("HTTP {status} {body}"),
+            classify_refusal(status),
+            retry_after,
+        );
+    }
+
+    /// The connection attempt got no HTTP answer at all.
+    fn unreachable(&mut self, reason: String) {
+        self.lost(
+            None,
+            reason,
+            Decision::Retry("the server is unreachable: maybe it is restarting"),
+            None,
+        );
     }
 
     /// Opens the fallback's event stream.
@@ -587,32 +592,12 @@ impl Subscriber {
             }
             Ok(Ok(response)) => {
                 let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok())
-                    .map(Duration::from_secs);
+                let headers = response.headers().clone();
                 let body = response.text().await.unwrap_or_default();
-                self.lost(
-                    None,
-                    format!("HTTP {status} {body}"),
-                    classify_refusal(status),
-                    retry_after,
-                );
+                self.refused(status, &headers, &body);
             }
-            Ok(Err(err)) => self.lost(
-                None,
-                format!("cannot connect: {err}"),
-                Decision::Retry("the server is unreachable: maybe it is restarting"),
-                None,
-            ),
-            Err(_) => self.lost(
-                None,
-                format!("no answer within {CONNECT_TIMEOUT:?}"),
-                Decision::Retry("the server is unreachable: maybe it is restarting"),
-                None,
-            ),
+            Ok(Err(err)) => self.unreachable(format!("cannot connect: {err}")),
+            Err(_) => self.unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")),
         }
     }
 
