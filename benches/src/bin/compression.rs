@@ -55,7 +55,7 @@ use tokio::net::TcpStream;
 /// ticker and random workloads, and memory per idle connection, each off, with and without
 /// context takeover.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// Messages per measured run.
     #[arg(long, default_value_t = 5000)]

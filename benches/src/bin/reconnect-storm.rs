@@ -59,7 +59,7 @@ use tokio::time::Instant;
 /// A thousand resilience-lab subscribers, the server restarted or frozen: connection attempts
 /// per 100 ms with and without jitter, time until all are back, recovery, lost updates.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// Subscribers, each its own WebSocket connection.
     #[arg(long, default_value_t = 1000)]

@@ -45,7 +45,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Room delivery latency and throughput: one node in memory vs 1-3 nodes through Redis.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// Members of the room receiving, spread evenly over the nodes.
     #[arg(long, default_value_t = 30)]

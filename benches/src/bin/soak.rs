@@ -46,7 +46,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// Clients on the rooms and broadcast labs at a steady rate: exactly-once delivery, flat
 /// memory, no descriptor leak, and the p99 latency of every minute.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// Minutes of steady sending (a class can run `--minutes 1`; fractions allowed).
     #[arg(long, default_value_t = 10.0)]

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Open N subscribers, publish, and report what they received.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// The lab's WebSocket endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:3005/ws")]

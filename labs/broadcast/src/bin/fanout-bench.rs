@@ -42,7 +42,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Fan-out from one publisher to N subscribers: naive vs scaling.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// Numbers of subscribers to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// Talk to a gateway from the terminal.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// The gateway's WebSocket URL.
     #[arg(long, default_value = "ws://127.0.0.1:3002/ws")]

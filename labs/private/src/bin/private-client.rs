@@ -17,7 +17,7 @@ use lab_private::client::{Incoming, PrivateClient, PrivateError, login};
 
 /// Log in, connect, and talk end-to-end encrypted.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// The lab's address.
     #[arg(long, default_value = "127.0.0.1:3004")]

@@ -28,7 +28,7 @@ use lab_resilience::stream::Position;
 
 /// Subscribe to the resilience lab's stream, reconnect, recover, and print what happens.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// The lab's WebSocket endpoint.
     #[arg(long, default_value = "ws://127.0.0.1:3006/ws")]

@@ -20,7 +20,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Chat in rooms from the terminal.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, long_about = None)]
 struct Args {
     /// The rooms lab's WebSocket URL.
     #[arg(long, default_value = "ws://127.0.0.1:3003/ws")]
