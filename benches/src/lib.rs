@@ -32,6 +32,7 @@ pub mod counting;
 pub mod load;
 pub mod machine;
 pub mod procstat;
+pub mod program;
 pub mod report;
 pub mod run;
 pub mod server;

@@ -590,31 +590,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("compression: cannot start the runtime: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    // Ctrl-C drops the run: the connections close and the lab is killed with its handle.
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = run(args) => Some(outcome),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    match outcome {
-        Some(Ok(())) => ExitCode::SUCCESS,
-        Some(Err(err)) => {
-            eprintln!("compression: {err:#}");
-            ExitCode::from(2)
-        }
-        None => ExitCode::from(130),
-    }
+    // One worker thread: the client drives one connection at a time, and the other core is
+    // left to the lab's process.
+    bench::program::main_until_interrupted("compression", Some(1), async {
+        run(args).await.map(|()| true)
+    })
 }

@@ -852,40 +852,7 @@ async fn storm(args: Args) -> anyhow::Result<bool> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("reconnect-storm: cannot start the runtime: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    // Ctrl-C drops the storm's future: the clients are aborted and the lab killed (its
-    // process is killed when dropped, stopped or not), so nothing is left running.
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = storm(args) => Some(outcome),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    match outcome {
-        Some(Ok(true)) => ExitCode::SUCCESS,
-        Some(Ok(false)) => {
-            eprintln!("reconnect-storm: a correctness check failed (see the table)");
-            ExitCode::from(1)
-        }
-        Some(Err(err)) => {
-            eprintln!("reconnect-storm: {err:#}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("reconnect-storm: interrupted; the lab was stopped");
-            ExitCode::from(130)
-        }
-    }
+    bench::program::main_until_interrupted("reconnect-storm", None, storm(args))
 }
 
 #[cfg(test)]

@@ -876,38 +876,5 @@ fn command_line() -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("soak: cannot start the runtime: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    // Ctrl-C drops the soak's future: its clients are aborted and the labs killed (their
-    // processes are killed when dropped), so nothing is left running.
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            outcome = soak(args) => Some(outcome),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    match outcome {
-        Some(Ok(true)) => ExitCode::SUCCESS,
-        Some(Ok(false)) => {
-            eprintln!("soak: a check failed (see the verdicts)");
-            ExitCode::from(1)
-        }
-        Some(Err(err)) => {
-            eprintln!("soak: {err:#}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("soak: interrupted; the labs were stopped");
-            ExitCode::from(130)
-        }
-    }
+    bench::program::main_until_interrupted("soak", None, soak(args))
 }
