@@ -15,7 +15,7 @@ mod common;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::{Handshake, inspector, lines_of, only};
+use common::{Handshake, data_frames, inspector, lines_of, only};
 use interop::{Tool, binary_payload, run_json, sha256_hex, text_payload};
 use kit::testing::{RawClient, within};
 use lab_handshake::deflate::DeflateConfig;
@@ -32,24 +32,14 @@ async fn python() -> Option<Tool> {
     Tool::python().await.unwrap()
 }
 
-/// The data frames the lab received on connection `tag`, as (opcode, RSV1), from its
-/// inspector, until that connection's close frame.
+/// The data frames the lab received on connection `tag`, as (opcode, RSV1), until that
+/// connection's close frame.
 async fn rsv1_of_frames(inspector: &mut RawClient, tag: &str) -> Vec<(String, bool)> {
-    let mut frames = Vec::new();
-    loop {
-        let (_, payload) = inspector.frame().await.unwrap().expect("the feed is open");
-        let event: Value = serde_json::from_slice(&payload).unwrap();
-        assert_ne!(event["kind"], "lagged", "the inspector fell behind");
-        if event["tag"] != tag || event["kind"] != "frame" || event["direction"] != "In" {
-            continue;
-        }
-        let opcode = event["opcode"].as_str().unwrap().to_owned();
-        if opcode == "Close" {
-            return frames;
-        }
-        let first = u8::from_str_radix(&event["header_hex"].as_str().unwrap()[..2], 16).unwrap();
-        frames.push((opcode, first & 0x40 != 0));
-    }
+    data_frames(inspector, tag)
+        .await
+        .into_iter()
+        .map(|(opcode, first, _)| (opcode, first & 0x40 != 0))
+        .collect()
 }
 
 /// websockets as the client, the lab as the server: the offer is accepted with the

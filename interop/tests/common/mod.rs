@@ -183,9 +183,10 @@ pub async fn inspector(server: &Handshake) -> RawClient {
     }
 }
 
-/// The data frames the lab received on the connection tagged `tag`, as (opcode, FIN,
-/// payload length), from the inspector's feed, until that connection's close frame.
-pub async fn frames_received(inspector: &mut RawClient, tag: &str) -> Vec<(String, bool, u64)> {
+/// The data frames the lab received on the connection tagged `tag`, as (opcode, first
+/// header byte, payload length), from the inspector's feed, until that connection's close
+/// frame. Pings and pongs are left out.
+pub async fn data_frames(inspector: &mut RawClient, tag: &str) -> Vec<(String, u8, u64)> {
     let mut frames = Vec::new();
     loop {
         let (_, payload) = inspector.frame().await.unwrap().expect("the feed is open");
@@ -201,10 +202,20 @@ pub async fn frames_received(inspector: &mut RawClient, tag: &str) -> Vec<(Strin
             _ => {
                 let first = u8::from_str_radix(&event["header_hex"].as_str().unwrap()[..2], 16);
                 let len = event["payload_len"].as_u64().unwrap();
-                frames.push((opcode, first.unwrap() & 0x80 != 0, len));
+                frames.push((opcode, first.unwrap(), len));
             }
         }
     }
+}
+
+/// The data frames the lab received on the connection tagged `tag`, as (opcode, FIN,
+/// payload length), until that connection's close frame.
+pub async fn frames_received(inspector: &mut RawClient, tag: &str) -> Vec<(String, bool, u64)> {
+    data_frames(inspector, tag)
+        .await
+        .into_iter()
+        .map(|(opcode, first, len)| (opcode, first & 0x80 != 0, len))
+        .collect()
 }
 
 /// The frames of one message sent in parts of `lens` bytes, the first with `opcode`, FIN on
