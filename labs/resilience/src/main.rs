@@ -91,12 +91,14 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::for_port(addr.port())
         .with_heartbeat((!args.no_heartbeat).then_some((args.ping_interval, args.ping_timeout)));
     config.gateway.allowlist = args.serve.allowlist(config.gateway.allowlist)?;
+    // Port 0 for the proxy: a free one, chosen now, since the allowlist needs it.
+    let proxy_addr = match args.proxy_addr.port() {
+        0 => std::net::TcpListener::bind(args.proxy_addr)?.local_addr()?,
+        _ => args.proxy_addr,
+    };
     if args.proxy.is_some() {
         // The browser's origin is then the proxy's.
-        config.gateway.allowlist = config
-            .gateway
-            .allowlist
-            .allow_local_port(args.proxy_addr.port());
+        config.gateway.allowlist = config.gateway.allowlist.allow_local_port(proxy_addr.port());
     }
     config.gateway.max_connections = match args.max_connections {
         0 => tokio::sync::Semaphore::MAX_PERMITS,
@@ -116,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let proxy = match args.proxy {
         Some(kind) => {
-            let proxy = Proxy::start(kind, args.proxy_addr, addr).await?;
+            let proxy = Proxy::start(kind, proxy_addr, addr).await?;
             let what = match kind {
                 ProxyKind::Strip => {
                     "does not pass the upgrade: the page falls back to Server-Sent Events"

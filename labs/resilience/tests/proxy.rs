@@ -219,3 +219,80 @@ async fn the_page_falls_back_behind_the_stripping_proxy() {
     browser.close().await.unwrap();
     proxy.stop().await.unwrap();
 }
+
+/// `lab-resilience --proxy strip` from the command line: nginx in front on the given port,
+/// the page served through it, the upgrade through it refused with 426, the fallback
+/// through it accepted from the proxy's own origin (the lab allows it), and nginx gone once
+/// the lab has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_starts_and_stops_its_proxy() {
+    if find_nginx().is_none() {
+        kit::testing::missing("REQUIRE_PROXY", INSTALL_HINT);
+        return;
+    }
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = free.local_addr().unwrap();
+    drop(free);
+    let lab = kit::testing::LabProcess::start(
+        env!("CARGO_BIN_EXE_lab-resilience"),
+        &[
+            "--rate",
+            "0",
+            "--proxy",
+            "strip",
+            "--proxy-addr",
+            &proxy.to_string(),
+        ],
+    )
+    .await
+    .unwrap();
+    // The lab prints its address first, then starts nginx: wait until nginx listens.
+    kit::testing::within("nginx listening", async {
+        while tokio::net::TcpStream::connect(proxy).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let page = kit::testing::within(
+        "the page through nginx",
+        reqwest::get(format!("http://{proxy}/")),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["server"]
+            .to_str()
+            .unwrap()
+            .starts_with("nginx")
+    );
+    match connect_ws(format!("ws://{proxy}/ws").as_str())
+        .await
+        .unwrap()
+    {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 426),
+        other => panic!("the upgrade must fail through the stripping proxy: {other:?}"),
+    }
+    let origin = format!("http://{proxy}");
+    let sse = kit::testing::within(
+        "the fallback through nginx",
+        reqwest::Client::new()
+            .get(format!("http://{proxy}/sse"))
+            .header("origin", &origin)
+            .send(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(sse.status(), 200, "the proxy's origin must be allowed");
+    drop(sse);
+    lab.terminate().await.unwrap();
+    let (status, _) = lab.wait().await.unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        std::net::TcpStream::connect(proxy).is_err(),
+        "nginx must stop with the lab"
+    );
+}
