@@ -78,16 +78,17 @@ async fn node_ws_echoes_both_encodings_to_the_harness_client() {
     let Some(peer) = start(PeerKind::NodeWs, None).await else {
         return;
     };
-    // The harness's client connects to `http` for WebSocket; node-ws answers on any path.
+    // The harness's client connects to `node_ws` for the node-ws transport.
     let addrs = ServerAddrs {
         tcp: peer.addr,
         http: peer.addr,
         grpc: peer.addr,
+        node_ws: Some(peer.addr),
     };
     for encoding in Encoding::ALL {
         let mut connection = within(
             "connecting",
-            Connection::open(Transport::Ws, encoding, &addrs, true),
+            Connection::open(Transport::NodeWs, encoding, &addrs, true),
         )
         .await
         .unwrap();
