@@ -141,8 +141,8 @@ async fn handshake_lab_works_inside_the_course() {
     server.stop().await.unwrap();
 }
 
-/// Every lab's chapter embeds its live widget (`<iframe class="lab-widget">`), and the widget
-/// loads its lab and connects, from the book's own page.
+/// Every lab's chapter embeds its live widget (`<iframe class="lab-widget">`) on the page the
+/// lab names, and the widget loads its lab and connects, from the book's own page.
 #[tokio::test]
 async fn chapter_widgets_connect() {
     let Some((browser, server)) = browser_and_site().await else {
@@ -150,7 +150,7 @@ async fn chapter_widgets_connect() {
     };
     let mut checked = std::collections::BTreeSet::new();
     for lab in &course::labs::all() {
-        let chapter = server.url(&format!("/{}.html", lab.chapter));
+        let chapter = server.url(&format!("/{}.html", lab.widget_page));
         browser.goto(&chapter).await.unwrap();
         let css = format!("iframe.lab-widget[src$='labs/{}/']", lab.topic);
         let frame = browser

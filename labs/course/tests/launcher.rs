@@ -142,6 +142,7 @@ fn labs_page_rendering() {
         package: "lab-demo",
         port: 3999,
         chapter: "connection-flow",
+        widget_page: "connection-flow-in-the-lab",
         summary: "Shows & tells.",
         router: |_, _| axum::Router::new(),
     };
