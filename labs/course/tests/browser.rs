@@ -44,7 +44,7 @@ async fn diagrams_render_offline() {
     };
 
     browser
-        .goto(&server.url("/what-is-websocket.html"))
+        .goto(&server.url("/what-is-websocket-three-state-machines.html"))
         .await
         .unwrap();
     browser.wait_for("pre.mermaid svg").await.unwrap();
@@ -174,10 +174,11 @@ async fn chapter_widgets_connect() {
     server.stop().await.unwrap();
 }
 
-/// Opening any chapter leaves the reader at its top: no embedded widget takes focus or
+/// Opening any page leaves the reader at its top: no embedded widget takes focus or
 /// scrolls its host page, even once it has connected and filled its logs. (The handshake
 /// widget once used `scrollIntoView` on its log lines, which also scrolls the book, and
-/// chapter 4 opened about 8 000 px down.)
+/// chapter 4 opened about 8 000 px down.) And no page is wider than a 1280 px window: a wide
+/// table or diagram scrolls inside itself, never the page sideways.
 #[tokio::test]
 async fn chapters_open_at_the_top() {
     let Some((browser, server)) = browser_and_site().await else {
@@ -222,12 +223,98 @@ async fn chapters_open_at_the_top() {
             at["focus"], "IFRAME",
             "{page}: a widget took the focus: {at}"
         );
+        let width = browser
+            .eval(
+                "return { window: window.innerWidth, \
+                   page: document.documentElement.scrollWidth, \
+                   wide: [...document.querySelectorAll('.content main *')] \
+                     .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 \
+                       && getComputedStyle(e).position !== 'fixed' \
+                       && !e.closest('table, pre, .mermaid, iframe')) \
+                     .slice(0, 3).map(e => e.tagName + ' ' + e.textContent.slice(0, 40)) };",
+            )
+            .await
+            .unwrap();
+        assert!(
+            width["window"].as_u64().unwrap() <= 1280,
+            "the browser window is wider than the 1280 px this checks: {width}"
+        );
+        assert!(
+            width["page"].as_u64().unwrap() <= width["window"].as_u64().unwrap(),
+            "{page} scrolls sideways at 1280 px: {width}"
+        );
         widgets += count;
     }
     assert!(
         widgets >= course::labs::all().len() as u64,
         "only {widgets} widgets seen across the chapters"
     );
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// A reader answers a chapter's questions in the page: a wrong option says so and shows the
+/// explanation, the right one says "Correct.", and a typed short answer is accepted whatever
+/// its case.
+#[tokio::test]
+async fn a_quiz_is_answered_in_the_page() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    browser
+        .goto(&server.url("/connection-flow-exercises.html"))
+        .await
+        .unwrap();
+    browser.wait_for("form.quiz-question").await.unwrap();
+    // The first question is a multiple choice: pick a wrong option, check, then the right one.
+    let first = "document.querySelector('form.quiz-question')";
+    let outcome = |pick: &str| {
+        format!(
+            "const f = {first}; f.querySelector('input[type=radio]{pick}').click(); \
+             f.querySelector('button').click(); \
+             return {{ result: f.querySelector('.quiz-result').textContent, \
+               explained: !f.querySelector('.quiz-explanation').hidden }};"
+        )
+    };
+    let wrong = browser
+        .eval(&outcome(":not([data-correct])"))
+        .await
+        .unwrap();
+    assert!(
+        wrong["result"].as_str().unwrap().starts_with("Not quite"),
+        "a wrong answer: {wrong}"
+    );
+    assert_eq!(wrong["explained"], true, "the explanation after a wrong answer");
+    let right = browser.eval(&outcome("[data-correct]")).await.unwrap();
+    assert_eq!(right["result"], "Correct.", "the right answer: {right}");
+    // A short answer, typed as a reader would, in another case than the file's.
+    let field = browser
+        .wait_for("form.quiz-question[data-kind=short] input.quiz-text")
+        .await
+        .unwrap();
+    field.send_keys(" 101 Switching Protocols ").await.unwrap();
+    browser
+        .eval(
+            "document.querySelector('form.quiz-question[data-kind=short] button').click(); \
+             return true;",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the short answer is accepted",
+            "const f = document.querySelector('form.quiz-question[data-kind=short]'); \
+             return f.querySelector('.quiz-result').textContent === 'Correct.' \
+               && !f.querySelector('.quiz-explanation').hidden;",
+        )
+        .await
+        .unwrap();
+    // Checking did not reload or scroll the page away from the question.
+    let still = browser
+        .eval("return location.pathname;")
+        .await
+        .unwrap();
+    assert_eq!(still, "/connection-flow-exercises.html");
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }

@@ -59,7 +59,7 @@ async fn serves_the_book() {
             .contains("WebSockets, by running them")
     );
 
-    let chapter = get(&server.url("/what-is-websocket.html")).await;
+    let chapter = get(&server.url("/what-is-websocket-three-state-machines.html")).await;
     assert_eq!(chapter.status(), 200);
     let body = chapter.text().await.unwrap();
     assert!(
