@@ -240,7 +240,8 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Escapes `text` and turns `backticked` spans into `<code>`, the only markup a question uses.
+/// Escapes `text` and turns `backticked` spans into `<code>` and `*starred*` ones into
+/// `<em>`, the only markup a question uses.
 fn inline(text: &str) -> String {
     escape(text.trim())
         .split('`')
@@ -249,10 +250,29 @@ fn inline(text: &str) -> String {
             if i % 2 == 1 {
                 format!("<code>{part}</code>")
             } else {
-                part.to_string()
+                emphasis(part)
             }
         })
         .collect()
+}
+
+/// `*word*` as `<em>word</em>`; a lone `*` stays as it is.
+fn emphasis(text: &str) -> String {
+    let parts: Vec<&str> = text.split('*').collect();
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            // An odd star opens, an even one closes; an opening star without its pair is text.
+            let opening = i % 2 == 1;
+            if opening && i + 1 >= parts.len() {
+                out.push('*');
+            } else {
+                out.push_str(if opening { "<em>" } else { "</em>" });
+            }
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// The directive a chapter writes, `{{#quiz <path>}}`, as mdbook-quiz spells it.

@@ -35,7 +35,12 @@ fn every_chapter_is_built() {
         let words = source.split_whitespace().count()
             + quizzes_of(&source)
                 .iter()
-                .map(|q| std::fs::read_to_string(q).unwrap().split_whitespace().count())
+                .map(|q| {
+                    std::fs::read_to_string(q)
+                        .unwrap()
+                        .split_whitespace()
+                        .count()
+                })
                 .sum::<usize>();
         assert!(words > 300, "{chapter} is a stub ({words} words)");
     }
@@ -326,8 +331,8 @@ fn total_on(chapter: &str, class: &str) -> Option<u64> {
 /// The chapters: pages of SUMMARY.md with a list of segments under them, and each one's
 /// segments in the order SUMMARY.md lists them.
 fn chapters_and_segments() -> Vec<(String, Vec<String>)> {
-    let summary = std::fs::read_to_string(course::book::default_source().join("src/SUMMARY.md"))
-        .unwrap();
+    let summary =
+        std::fs::read_to_string(course::book::default_source().join("src/SUMMARY.md")).unwrap();
     let entry = Regex::new(r"^(\s*)- \[[^\]]*\]\(([^)]+\.md)\)").unwrap();
     let mut chapters: Vec<(String, usize, Vec<String>)> = Vec::new();
     for line in summary.lines() {
@@ -494,7 +499,10 @@ context = "Masking protects intermediaries from a page's chosen bytes."
     let one_distractor = good.replace(r#"["the server", "both"]"#, r#"["the server"]"#);
     assert!(load(&one_distractor).is_err(), "a coin toss");
     let answer_twice = good.replace(r#"["the server", "both"]"#, r#"["the client", "both"]"#);
-    assert!(load(&answer_twice).is_err(), "the answer among the distractors");
+    assert!(
+        load(&answer_twice).is_err(),
+        "the answer among the distractors"
+    );
     let no_answer = good.replace(r#"answer.answer = "the client""#, "");
     assert!(load(&no_answer).is_err(), "no answer");
     let unknown = good.replace("context =", "explanation = \"x\"\ncontext =");
@@ -514,7 +522,7 @@ fn quizzes_become_answerable_html() {
         r#"
 [[questions]]
 type = "ShortAnswer"
-prompt.prompt = "Close code for `invalid UTF-8`?"
+prompt.prompt = "Close code for *invalid* `UTF-8`, 2 * 3?"
 answer.answer = "1007"
 answer.alternatives = ["1007 Invalid"]
 context = "Invalid <payload> data."
@@ -524,7 +532,7 @@ context = "Invalid <payload> data."
     let html = course::quiz::expand("before\n{{#quiz q.toml}}\nafter", dir.path()).unwrap();
     assert!(html.starts_with("before\n<div class=\"quiz\" data-quiz=\"q\">"));
     assert!(html.ends_with("\nafter"));
-    assert!(html.contains("<code>invalid UTF-8</code>"));
+    assert!(html.contains("Close code for <em>invalid</em> <code>UTF-8</code>, 2 * 3?"));
     assert!(html.contains("data-accept=\"1007\u{1f}1007 invalid\""));
     assert!(html.contains("<div class=\"quiz-explanation\" hidden>"));
     assert!(html.contains("Invalid &lt;payload&gt; data."));
@@ -587,13 +595,13 @@ fn links_and_anchors_resolve() {
         &std::fs::read_to_string(course::book::default_source().join("book.toml")).unwrap(),
     )
     .unwrap();
-    let redirects: std::collections::BTreeMap<String, String> = config["output"]["html"]
-        ["redirect"]
-        .as_table()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect();
+    let redirects: std::collections::BTreeMap<String, String> =
+        config["output"]["html"]["redirect"]
+            .as_table()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+            .collect();
     let id = Regex::new(r#"\bid="([^"]+)""#).unwrap();
     let href = Regex::new(r#"<a\s[^>]*?href="([^"]+)""#).unwrap();
     let mut ids: std::collections::HashMap<std::path::PathBuf, BTreeSet<String>> =
@@ -614,7 +622,10 @@ fn links_and_anchors_resolve() {
     };
     let topics: BTreeSet<&str> = course::labs::all().iter().map(|l| l.topic).collect();
     let mut checked = 0;
-    let resolve = |from: &Path, link: &str, ids_of: &mut dyn FnMut(&Path) -> Option<BTreeSet<String>>| -> Result<(), String> {
+    let resolve = |from: &Path,
+                   link: &str,
+                   ids_of: &mut dyn FnMut(&Path) -> Option<BTreeSet<String>>|
+     -> Result<(), String> {
         let (path, fragment) = link.split_once('#').unwrap_or((link, ""));
         let target = if path.is_empty() {
             from.to_path_buf()
@@ -622,7 +633,8 @@ fn links_and_anchors_resolve() {
             from.parent().unwrap().join(path)
         };
         let target = normalise(&target);
-        let page_ids = ids_of(&target).ok_or_else(|| format!("{} does not exist", target.display()))?;
+        let page_ids =
+            ids_of(&target).ok_or_else(|| format!("{} does not exist", target.display()))?;
         if fragment.is_empty() || page_ids.contains(fragment) {
             return Ok(());
         }
@@ -657,7 +669,10 @@ fn links_and_anchors_resolve() {
             .unwrap_or_else(|| panic!("{chapter} has no <main>"));
         for cap in href.captures_iter(main) {
             let link = cap[1].replace("&amp;", "&");
-            if link.starts_with("http:") || link.starts_with("https:") || link.starts_with("mailto:") {
+            if link.starts_with("http:")
+                || link.starts_with("https:")
+                || link.starts_with("mailto:")
+            {
                 continue;
             }
             if let Some(rest) = link.strip_prefix("/labs/") {
@@ -694,7 +709,12 @@ fn links_and_anchors_resolve() {
             );
         }
     }
-    assert!(failures.is_empty(), "{} broken links:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} broken links:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked > 300, "only {checked} links checked");
 }
 
@@ -711,4 +731,90 @@ fn normalise(path: &Path) -> std::path::PathBuf {
         }
     }
     out
+}
+
+/// The quiz preprocessor as the program a stock `mdbook build book` starts (book.toml's
+/// `[preprocessor.quiz]`): it says which renderers it supports by its exit status, and turns
+/// a book sent as JSON on its input into the same book with the questions in place.
+#[test]
+fn quiz_preprocessor_speaks_mdbooks_protocol() {
+    use mdbook_preprocessor::book::{Book, Chapter};
+    use std::process::{Command, Stdio};
+
+    let program = env!("CARGO_BIN_EXE_quiz-preprocessor");
+    let supports = |renderer: &str| {
+        Command::new(program)
+            .args(["supports", renderer])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(supports("html"));
+    assert!(!supports("epub"), "questions need the page script");
+
+    let root = course::book::default_source();
+    let config = mdbook_preprocessor::config::Config::from_disk(root.join("book.toml")).unwrap();
+    let ctx = mdbook_preprocessor::PreprocessorContext::new(root, config, "html".into());
+    let mut book = Book::new();
+    book.push_item(Chapter::new(
+        "Check yourself",
+        "# Check yourself\n\n{{#quiz ../quizzes/rooms.toml}}\n".into(),
+        "rooms-check.md",
+        Vec::new(),
+    ));
+    let mut child = Command::new(program)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    serde_json::to_writer(child.stdin.take().unwrap(), &(&ctx, &book)).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let back: Book = serde_json::from_slice(&output.stdout).unwrap();
+    let content = back
+        .iter()
+        .find_map(|item| match item {
+            mdbook_preprocessor::book::BookItem::Chapter(c) => Some(c.content.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        content.contains("<div class=\"quiz\" data-quiz=\"rooms\">"),
+        "{content}"
+    );
+    assert!(!content.contains("{{#quiz"));
+}
+
+/// A stock mdBook build runs the quiz preprocessor as a command, not in-process: the book
+/// built that way (mdBook's own command runner, pointed at this package's binary rather than
+/// `cargo run`) has the same questions in its pages.
+#[test]
+fn a_stock_build_runs_the_quiz_command() {
+    let root = course::book::default_source();
+    let mut config =
+        mdbook_preprocessor::config::Config::from_disk(root.join("book.toml")).unwrap();
+    let command = config
+        .get::<String>("preprocessor.quiz.command")
+        .unwrap()
+        .expect("book.toml names the quiz preprocessor's command");
+    assert!(
+        command.contains("-p course --bin quiz-preprocessor"),
+        "book.toml runs {command}"
+    );
+    config
+        .set(
+            "preprocessor.quiz.command",
+            env!("CARGO_BIN_EXE_quiz-preprocessor"),
+        )
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    config.build.build_dir = out.path().to_path_buf();
+    let book = mdbook_driver::MDBook::load_with_config(&root, config).unwrap();
+    book.build().unwrap();
+    let page = std::fs::read_to_string(out.path().join("rooms-exercise-who-is-here.html")).unwrap();
+    assert!(
+        page.contains("<form class=\"quiz-question\""),
+        "no questions in the page"
+    );
+    assert!(!page.contains("{{#quiz"));
 }

@@ -284,7 +284,10 @@ async fn a_quiz_is_answered_in_the_page() {
         wrong["result"].as_str().unwrap().starts_with("Not quite"),
         "a wrong answer: {wrong}"
     );
-    assert_eq!(wrong["explained"], true, "the explanation after a wrong answer");
+    assert_eq!(
+        wrong["explained"], true,
+        "the explanation after a wrong answer"
+    );
     let right = browser.eval(&outcome("[data-correct]")).await.unwrap();
     assert_eq!(right["result"], "Correct.", "the right answer: {right}");
     // A short answer, typed as a reader would, in another case than the file's.
@@ -310,10 +313,7 @@ async fn a_quiz_is_answered_in_the_page() {
         .await
         .unwrap();
     // Checking did not reload or scroll the page away from the question.
-    let still = browser
-        .eval("return location.pathname;")
-        .await
-        .unwrap();
+    let still = browser.eval("return location.pathname;").await.unwrap();
     assert_eq!(still, "/connection-flow-exercises.html");
     browser.close().await.unwrap();
     server.stop().await.unwrap();
