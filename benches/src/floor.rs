@@ -203,7 +203,7 @@ impl Subscribers {
 
     /// Waits until `total` frames were received in all, or `deadline` passes.
     pub async fn wait_for(&self, total: u64, deadline: Duration) -> bool {
-        crate::tools::wait_for_count(&self.received, total, deadline).await
+        lab_broadcast::tools::wait_for_count(&self.received, total, deadline).await
     }
 
     /// Stops every subscriber and returns every latency, in microseconds.
