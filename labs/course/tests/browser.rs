@@ -178,7 +178,7 @@ async fn chapter_widgets_connect() {
 /// scrolls its host page, even once it has connected and filled its logs. (The handshake
 /// widget once used `scrollIntoView` on its log lines, which also scrolls the book, and
 /// chapter 4 opened about 8 000 px down.) And no page is wider than a 1280 px window: a wide
-/// table or diagram scrolls inside itself, never the page sideways.
+/// table scrolls inside itself, never the page sideways, and every diagram fits its column.
 #[tokio::test]
 async fn chapters_open_at_the_top() {
     let Some((browser, server)) = browser_and_site().await else {
@@ -243,6 +243,18 @@ async fn chapters_open_at_the_top() {
             width["page"].as_u64().unwrap() <= width["window"].as_u64().unwrap(),
             "{page} scrolls sideways at 1280 px: {width}"
         );
+        // Every diagram is drawn, and drawn whole: no SVG wider than the column it sits in.
+        browser
+            .wait_until(
+                &format!("the diagrams of {page} are drawn and fit the page"),
+                "const main = document.querySelector('main').getBoundingClientRect(); \
+                 return [...document.querySelectorAll('pre.mermaid')].every(d => { \
+                   const svg = d.querySelector('svg'); if (!svg) return false; \
+                   const r = svg.getBoundingClientRect(); \
+                   return r.width > 0 && r.left >= main.left - 1 && r.right <= main.right + 1; });",
+            )
+            .await
+            .unwrap();
         widgets += count;
     }
     assert!(
