@@ -7,7 +7,7 @@
 //! course uses, multiple choice and short answer, so the files stay portable. mdbook-quiz
 //! itself is not used because it ships only as a binary (no library to call from the
 //! launcher's in-process build) and its front end is a 1.4 MB React bundle; the whole of
-//! what the course needs is this file and about a hundred lines of script.
+//! what the course needs is this file and a fifty-line script.
 //!
 //! The same code runs in two ways: in-process, registered by [`crate::book::build`], and as
 //! the `quiz-preprocessor` binary that a stock `mdbook build book` starts (book.toml's
