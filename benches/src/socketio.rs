@@ -471,7 +471,9 @@ impl SioClient {
     }
 
     /// Emits `event` with `data` and waits for its ack's first argument. Events that arrive
-    /// meanwhile are kept, in order, for [`SioClient::next_event`].
+    /// meanwhile are kept, in order, for [`SioClient::next_event`]. One request is in flight
+    /// at a time: if a caller's timeout abandons one, its ack still arrives later, and the
+    /// next call reports it as [`SioError::UnexpectedAck`] rather than take it for its own.
     pub async fn emit_with_ack(
         &mut self,
         event: &str,

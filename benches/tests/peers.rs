@@ -137,12 +137,9 @@ async fn node_ws_closes_on_an_undecodable_request() {
         .send(Message::Binary(vec![0x12, 0x05, 1, 2].into()))
         .await
         .unwrap();
-    let close = loop {
-        match within("the close", socket.next()).await {
-            Some(Ok(Message::Close(frame))) => break frame,
-            Some(Ok(other)) => panic!("expected a close, got {other:?}"),
-            other => panic!("expected a close, got {other:?}"),
-        }
+    let close = match within("the close", socket.next()).await {
+        Some(Ok(Message::Close(frame))) => frame,
+        other => panic!("expected a close, got {other:?}"),
     };
     assert_eq!(close.unwrap().code, CloseCode::Invalid);
     peer.stop().await.unwrap();
