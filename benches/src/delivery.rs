@@ -145,6 +145,10 @@ pub struct DeliveryResult {
     pub server_cpu_us_per_delivery: Option<f64>,
     /// The floor only: how long the server's pass over every subscriber took.
     pub floor_pass: Option<Latency>,
+    /// How busy the clients' process (this one) was during the latency run, in cores (1.0:
+    /// one core all the time). Near the cores it may use, the clients, not the server, set
+    /// the latency.
+    pub client_cores_busy: Option<f64>,
 }
 
 /// The room every member joins.
@@ -210,6 +214,8 @@ where
     let messages = spec.messages();
     let mut tick = tokio::time::interval(Duration::from_secs(1) / spec.rate.max(1));
     let mut passes = Vec::new();
+    let client_before = procstat::cpu_ns(std::process::id());
+    let steady_started = std::time::Instant::now();
     for seq in 0..messages {
         tick.tick().await;
         if let Some(pass) = publisher.publish(seq, clock).await? {
@@ -218,6 +224,9 @@ where
     }
     let latency_expected = messages * n as u64;
     audience.wait_for(latency_expected, DRAIN).await;
+    let client_cores_busy = client_before
+        .zip(procstat::cpu_ns(std::process::id()))
+        .map(|(b, a)| a.saturating_sub(b) as f64 / steady_started.elapsed().as_nanos() as f64);
     let latency_received = audience.received();
     let latency = latency_of(audience.finish().await);
     drop(publisher);
@@ -261,6 +270,7 @@ where
         burst_received,
         server_cpu_us_per_delivery,
         floor_pass: (!passes.is_empty()).then(|| latency_of(passes)),
+        client_cores_busy,
     })
 }
 

@@ -431,6 +431,7 @@ fn delivery_table(rows: &[DeliveryResult]) -> Table {
         "×sio",
         "srv CPU µs/delivery",
         "missing",
+        "client cores busy",
     ]);
     for r in rows {
         let sio = rows
