@@ -25,7 +25,6 @@
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
-use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -587,30 +586,71 @@ fn legend(
     Ok(())
 }
 
-/// A linear axis whose ticks are exactly the ones given. (plotters' own linear axis picks
-/// its ticks itself, and its `with_key_points` wrapper loses the label formatter.)
-struct LinearAxis {
-    /// Maps values to pixels.
-    inner: RangedCoordf64,
+/// An axis whose ticks are exactly the ones given, on a log or a linear scale. plotters'
+/// own axes pick their ticks themselves (hence its "100.000"), and its `with_key_points`
+/// wrapper cannot take a label formatter on a linear axis; this one does both.
+struct Axis {
+    /// Log or linear.
+    log: bool,
+    /// The values at the two ends.
+    range: std::ops::Range<f64>,
     /// Where the ticks, labels and grid lines go.
     ticks: Vec<f64>,
 }
 
-impl LinearAxis {
-    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
-        Self {
-            inner: range.into(),
+impl Axis {
+    /// A log axis from the first tick to the last; `None` without two distinct positive
+    /// ticks.
+    fn log(ticks: Vec<f64>) -> Option<Self> {
+        let (lo, hi) = (*ticks.first()?, *ticks.last()?);
+        (lo > 0.0 && hi > lo).then_some(Self {
+            log: true,
+            range: lo..hi,
             ticks,
+        })
+    }
+
+    /// A log axis over `range` with ticks that need not be at its ends.
+    fn log_over(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Option<Self> {
+        (range.start > 0.0 && range.end > range.start).then_some(Self {
+            log: true,
+            range,
+            ticks,
+        })
+    }
+
+    /// A linear axis from the first tick to the last (or over `range` without ticks).
+    fn linear(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Self {
+        let range = match (ticks.first(), ticks.last()) {
+            (Some(&lo), Some(&hi)) if hi > lo => lo..hi,
+            _ => range,
+        };
+        Self {
+            log: false,
+            range,
+            ticks,
+        }
+    }
+
+    /// Where `value` lies between the two ends, 0 to 1.
+    fn fraction(&self, value: f64) -> f64 {
+        let (lo, hi) = (self.range.start, self.range.end);
+        if self.log {
+            let value = value.max(lo);
+            (value.ln() - lo.ln()) / (hi.ln() - lo.ln())
+        } else {
+            (value - lo) / (hi - lo)
         }
     }
 }
 
-impl Ranged for LinearAxis {
+impl Ranged for Axis {
     type FormatOption = DefaultFormatting;
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        self.inner.map(value, limit)
+        let span = f64::from(limit.1 - limit.0);
+        limit.0 + (self.fraction(*value) * span).round() as i32
     }
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
@@ -623,13 +663,19 @@ impl Ranged for LinearAxis {
     }
 
     fn range(&self) -> std::ops::Range<f64> {
-        self.inner.range()
+        self.range.clone()
     }
 }
 
-/// The axis range of a log axis with `ticks`, or `None` if there are none.
-fn tick_range(ticks: &[f64]) -> Option<std::ops::Range<f64>> {
-    Some(*ticks.first()?..*ticks.last()?)
+/// The y axis of a line chart of `scale` over `lo..=hi`: ratios up to 10× on a linear axis
+/// from zero (an instructor reads "4× raw TCP" off it directly), everything else on log
+/// ticks.
+fn value_axis(scale: Scale, lo: f64, hi: f64) -> Option<Axis> {
+    if scale == Scale::Ratio && hi <= 10.0 {
+        let ticks = linear_ticks(hi * 1.1);
+        return (!ticks.is_empty()).then(|| Axis::linear(0.0..hi, ticks));
+    }
+    Axis::log(log_ticks(lo / 1.1, hi * 1.1))
 }
 
 /// A log-log chart of `metric` against payload size, one line per transport; `None` when
@@ -654,13 +700,16 @@ fn line_chart(
     let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.clone()).collect();
     let (x_lo, x_hi) = crate::stats::min_max(points.iter().map(|p| p.0))?;
     let (y_lo, y_hi) = crate::stats::min_max(points.iter().map(|p| p.1))?;
-    let x_ticks = size_ticks(&points.iter().map(|p| p.0).collect::<Vec<_>>());
-    let y_ticks = log_ticks(y_lo / 1.1, y_hi * 1.1);
-    let y_range = tick_range(&y_ticks)?;
+    let x_axis = Axis::log_over(
+        x_lo / 1.5..x_hi * 1.5,
+        size_ticks(&points.iter().map(|p| p.0).collect::<Vec<_>>()),
+    )?;
+    let y_axis = value_axis(metric.scale, y_lo, y_hi)?;
     let y_desc = format!(
-        "{} ({}, log scale)",
+        "{} ({}{})",
         metric.axis,
-        metric.scale.unit(&y_ticks)
+        metric.scale.unit(&y_axis.ticks),
+        if y_axis.log { ", log scale" } else { "" }
     );
     let scale = metric.scale;
     render(title, |root| {
@@ -673,12 +722,7 @@ fn line_chart(
             .margin_bottom(8)
             .x_label_area_size(52)
             .y_label_area_size(86)
-            .build_cartesian_2d(
-                (x_lo / 1.5..x_hi * 1.5)
-                    .log_scale()
-                    .with_key_points(x_ticks),
-                y_range.log_scale().with_key_points(y_ticks),
-            )?;
+            .build_cartesian_2d(x_axis, y_axis)?;
         chart
             .configure_mesh()
             .x_desc("payload size (B, KiB, MiB; log scale)")
@@ -730,9 +774,8 @@ fn bar_chart(title: &str, cells: &[&EchoCell], footer: Option<&Footer>) -> Optio
         return None;
     }
     let repetitions = cells.iter().map(|c| c.repetitions.len()).max().unwrap_or(0);
-    let subtitle = format!(
-        "error bars: fastest and slowest p50 of {repetitions} repetitions · values in µs or ms"
-    );
+    let subtitle =
+        format!("error bars: the fastest and the slowest p50 of {repetitions} repetitions");
     render(title, |root| {
         let body = frame(root, title, footer)?;
         let (key, grid) = body.split_vertically(52);
@@ -794,8 +837,9 @@ fn bar_panel(
         .iter()
         .map(|c| c.median.latency.p50_us.max(c.p50_spread_us.1));
     let top = tops.fold(0.0, f64::max);
-    // Headroom for the value written above the tallest error bar.
-    let ticks = linear_ticks(if top > 0.0 { top * 1.2 } else { 1.0 });
+    // Headroom for the value written upwards above the tallest error bar: about 50 px of
+    // text in a plot about 180 px tall.
+    let ticks = linear_ticks(if top > 0.0 { top * 1.4 } else { 1.0 });
     let y_max = ticks.last().copied().unwrap_or(1.0);
     let unit = TimeUnit::for_value(y_max);
     let n = transports.len() as f64;
@@ -809,8 +853,8 @@ fn bar_panel(
         .x_label_area_size(6)
         .y_label_area_size(78)
         .build_cartesian_2d(
-            LinearAxis::new(0.0..n, Vec::new()),
-            LinearAxis::new(0.0..y_max, ticks),
+            Axis::linear(0.0..n, Vec::new()),
+            Axis::linear(0.0..y_max, ticks),
         )?;
     chart
         .configure_mesh()
@@ -821,10 +865,12 @@ fn bar_panel(
         .bold_line_style(RGBColor(0xdd, 0xdd, 0xdd))
         .y_label_formatter(&|y| unit.format(*y))
         .draw()?;
-    let value_style = ("sans-serif", 11)
+    // Written upwards: six bars share about 230 px, too narrow for "2.11 ms" side by side.
+    let value_style = ("sans-serif", 12)
         .into_font()
+        .transform(FontTransform::Rotate270)
         .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Bottom));
+        .pos(Pos::new(HPos::Left, VPos::Center));
     for cell in cells {
         let Some(slot) = transports.iter().position(|t| *t == cell.spec.transport) else {
             continue;
@@ -834,7 +880,7 @@ fn bar_panel(
         if p50 <= 0.0 {
             // Every request failed: say so where the bar would be.
             chart.draw_series(std::iter::once(
-                EmptyElement::at((mid, 0.0)) + Text::new("failed", (0, -4), value_style.clone()),
+                EmptyElement::at((mid, 0.0)) + Text::new("failed", (0, -6), value_style.clone()),
             ))?;
             continue;
         }
@@ -858,7 +904,7 @@ fn bar_panel(
         )))?;
         chart.draw_series(std::iter::once(
             EmptyElement::at((mid, hi.max(p50)))
-                + Text::new(fmt_latency(p50), (0, -3), value_style.clone()),
+                + Text::new(fmt_latency(p50), (0, -6), value_style.clone()),
         ))?;
     }
     Ok(())
@@ -913,10 +959,9 @@ pub fn fanout_chart(title: &str, series: &[FanoutSeries], footer: &Footer) -> Op
         // One subscriber count on a 1-2-5 tick: an axis needs a second tick to have a length.
         x_ticks = log_ticks(x_lo, x_hi * 2.0);
     }
-    let x_range = tick_range(&x_ticks)?;
-    let y_ticks = log_ticks(y_lo / 1.1, y_hi * 1.1);
-    let y_range = tick_range(&y_ticks)?;
-    let y_desc = format!("delivery latency ({}, log scale)", units_of(&y_ticks));
+    let x_axis = Axis::log(x_ticks)?;
+    let y_axis = Axis::log(log_ticks(y_lo / 1.1, y_hi * 1.1))?;
+    let y_desc = format!("delivery latency ({}, log scale)", units_of(&y_axis.ticks));
     render(title, |root| {
         let body = frame(root, title, Some(footer))?;
         let (plot, side) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
@@ -927,10 +972,7 @@ pub fn fanout_chart(title: &str, series: &[FanoutSeries], footer: &Footer) -> Op
             .margin_bottom(8)
             .x_label_area_size(52)
             .y_label_area_size(86)
-            .build_cartesian_2d(
-                x_range.log_scale().with_key_points(x_ticks),
-                y_range.log_scale().with_key_points(y_ticks),
-            )?;
+            .build_cartesian_2d(x_axis, y_axis)?;
         chart
             .configure_mesh()
             .x_desc("subscribers per publish (log scale)")
