@@ -365,7 +365,7 @@ pub fn run_charts(report: &RunReport) -> Vec<(String, String)> {
 /// The same charts drawn from bare results, without a footer: for results built by hand,
 /// which have no machine or date to show. A run writes [`run_charts`] instead.
 pub fn echo_charts(results: &RunResults) -> Vec<(String, String)> {
-    charts_of(&results, None)
+    charts_of(results, None)
 }
 
 /// What to plot against payload size from each cell, and how to name it.
