@@ -344,11 +344,9 @@ fn short_commit(commit: &str) -> &str {
 
 /// "2026-12-03T13:45:12Z" → "2026-12-03 13:45 UTC"; anything else is kept as it is.
 fn utc_date(iso: &str) -> String {
-    let shaped = iso.len() >= 16 && iso.as_bytes()[10] == b'T' && iso.ends_with('Z');
-    if shaped {
-        format!("{} {} UTC", &iso[..10], &iso[11..16])
-    } else {
-        iso.to_string()
+    match (iso.get(..10), iso.get(10..11), iso.get(11..16)) {
+        (Some(day), Some("T"), Some(time)) if iso.ends_with('Z') => format!("{day} {time} UTC"),
+        _ => iso.to_string(),
     }
 }
 
@@ -372,6 +370,8 @@ pub fn echo_charts(results: &RunResults) -> Vec<(String, String)> {
 struct Metric {
     /// Part of the file name.
     slug: &'static str,
+    /// The start of the chart's title, which goes on to name the group.
+    title: &'static str,
     /// What the y axis measures, without its unit.
     axis: &'static str,
     /// How its ticks are formatted.
@@ -414,24 +414,28 @@ impl Scale {
 const METRICS: [Metric; 4] = [
     Metric {
         slug: "p50",
+        title: "Echo p50 latency by payload size",
         axis: "p50 round-trip latency",
         scale: Scale::Latency,
         value: |c| positive(c.median.latency.p50_us),
     },
     Metric {
         slug: "p99",
+        title: "Echo p99 latency by payload size",
         axis: "p99 round-trip latency",
         scale: Scale::Latency,
         value: |c| positive(c.median.latency.p99_us),
     },
     Metric {
         slug: "throughput",
+        title: "Echo throughput by payload size",
         axis: "throughput",
         scale: Scale::Rate,
         value: |c| positive(c.median.throughput),
     },
     Metric {
         slug: "p50-vs-tcp",
+        title: "Echo p50 latency relative to raw TCP",
         axis: "p50 latency ÷ raw TCP's",
         scale: Scale::Ratio,
         value: |c| c.vs_tcp.and_then(|r| r.p50).and_then(positive),
@@ -457,7 +461,9 @@ fn charts_of(results: &RunResults, footer: Option<&Footer>) -> Vec<(String, Stri
     for (key, cells) in &groups {
         let slug = slug(key);
         for metric in &METRICS {
-            if let Some(svg) = line_chart(&format!("Echo, {key}"), metric, cells, footer) {
+            if let Some(svg) =
+                line_chart(&format!("{}, {key}", metric.title), metric, cells, footer)
+            {
                 charts.push((format!("chart-{}-{slug}.svg", metric.slug), svg));
             }
         }
