@@ -6,7 +6,9 @@
 //! - a line chart per metric (p50, p99, throughput, p50 ÷ raw TCP) against payload size, one
 //!   line per transport, on log scales: 16 B to 1 MiB spans five orders of magnitude;
 //! - a bar chart of the one-connection medians, one panel per payload size with its own
-//!   linear axis, one bar per transport, the spread over the repetitions as an error bar;
+//!   linear axis, one bar per transport, the spread over the repetitions as an error bar
+//!   (cut at the top of the axis, with an arrow, when one slow repetition would squash the
+//!   bars);
 //! - a fan-out chart, [`fanout_chart`]: delivery latency against the number of subscribers,
 //!   p50 solid and p99 dashed, one colour per server.
 //!
@@ -46,6 +48,9 @@ const FOOTER_HEIGHT: u32 = 24;
 const LEGEND_WIDTH: u32 = 178;
 /// More ticks than this on a log axis and it falls back to powers of ten only.
 const MAX_LOG_TICKS: usize = 9;
+/// How far above the tallest median of a bar panel an error bar may reach before it is cut
+/// at the top of the axis: further than that, it is one slow repetition, not the spread.
+const OUTLIER_REACH: f64 = 1.6;
 /// The colour of error bars and of nothing else, so a test can count them.
 const ERROR_BAR: RGBColor = RGBColor(0x22, 0x22, 0x22);
 /// Footer and reference-line grey: visible, but quieter than the data.
@@ -780,8 +785,9 @@ fn bar_chart(title: &str, cells: &[&EchoCell], footer: Option<&Footer>) -> Optio
         return None;
     }
     let repetitions = cells.iter().map(|c| c.repetitions.len()).max().unwrap_or(0);
-    let subtitle =
-        format!("error bars: the fastest and the slowest p50 of {repetitions} repetitions");
+    let subtitle = format!(
+        "error bars: the fastest and the slowest p50 of {repetitions} repetitions (▲: beyond the axis)"
+    );
     render(title, |root| {
         let body = frame(root, title, footer)?;
         let (key, grid) = body.split_vertically(52);
@@ -839,9 +845,17 @@ fn bar_panel(
     transports: &[Transport],
     cells: &[&EchoCell],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // The axis follows the medians: one slow repetition (a stall on a busy machine) must not
+    // squash every bar of the panel to a sliver. Error bars reaching past `reach` are cut at
+    // the top of the axis and end in an arrow instead of a cap.
+    let tallest = cells
+        .iter()
+        .map(|c| c.median.latency.p50_us)
+        .fold(0.0, f64::max);
+    let reach = tallest * OUTLIER_REACH;
     let tops = cells
         .iter()
-        .map(|c| c.median.latency.p50_us.max(c.p50_spread_us.1));
+        .map(|c| c.median.latency.p50_us.max(c.p50_spread_us.1.min(reach)));
     let top = tops.fold(0.0, f64::max);
     // Headroom for the value written upwards above the tallest error bar: about 50 px of
     // text in a plot about 180 px tall.
@@ -897,21 +911,35 @@ fn bar_panel(
         )))?;
         let (lo, hi) = cell.p50_spread_us;
         let cap = 0.12;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![
-                (mid - cap, lo),
-                (mid + cap, lo),
-                (mid, lo),
-                (mid, hi),
-                (mid - cap, hi),
-                (mid + cap, hi),
-            ],
-            ERROR_BAR.stroke_width(1),
-        )))?;
-        chart.draw_series(std::iter::once(
-            EmptyElement::at((mid, hi.max(p50)))
-                + Text::new(fmt_latency(p50), (0, -6), value_style.clone()),
-        ))?;
+        let mut error_bar = vec![(mid - cap, lo), (mid + cap, lo), (mid, lo)];
+        let label = fmt_latency(p50);
+        if hi <= y_max {
+            error_bar.extend([(mid, hi), (mid - cap, hi), (mid + cap, hi)]);
+            chart.draw_series(std::iter::once(PathElement::new(
+                error_bar,
+                ERROR_BAR.stroke_width(1),
+            )))?;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((mid, hi.max(p50)))
+                    + Text::new(label, (0, -6), value_style.clone()),
+            ))?;
+        } else {
+            // Off the axis: the line runs to the top and ends in an arrow; the value moves
+            // beside the line so the two do not cross.
+            error_bar.push((mid, y_max));
+            chart.draw_series(std::iter::once(PathElement::new(
+                error_bar,
+                ERROR_BAR.stroke_width(1),
+            )))?;
+            chart.draw_series(std::iter::once(TriangleMarker::new(
+                (mid, y_max),
+                4,
+                ERROR_BAR.filled(),
+            )))?;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((mid, p50)) + Text::new(label, (9, -6), value_style.clone()),
+            ))?;
+        }
     }
     Ok(())
 }
