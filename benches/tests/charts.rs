@@ -369,6 +369,31 @@ fn a_failed_cell_is_marked_not_drawn() {
     assert!(texts(svg).contains(&"failed".to_string()));
 }
 
+/// One slow repetition does not stretch its panel: the axis stays in µs, the bar is cut.
+#[test]
+fn an_outlier_repetition_is_cut_at_the_axis() {
+    let mut report = report(&[ONE_CONNECTION]);
+    report.results.echo.retain(|c| c.spec.size == 16);
+    let stalled = report
+        .results
+        .echo
+        .iter_mut()
+        .find(|c| c.spec.transport == Transport::Tcp)
+        .unwrap();
+    stalled.p50_spread_us = (15.0, 2800.0);
+    let charts = charts::run_charts(&report);
+    let svg = chart(&charts, "chart-bars-p50-closed-1-proto.svg");
+    let labels = texts(svg);
+    assert!(labels.contains(&"100 µs".to_string()), "{labels:?}");
+    assert!(!labels.iter().any(|l| l.ends_with(" ms")), "{labels:?}");
+    assert_eq!(svg.matches(ERROR_BAR_STROKE).count(), Transport::ALL.len());
+    assert!(
+        svg.contains("fill=\"#222222\""),
+        "no arrow on the cut error bar"
+    );
+    assert!(labels.contains(&"17 µs".to_string()), "{labels:?}");
+}
+
 /// Charts drawn from bare results have no machine to name, so no footer.
 #[test]
 fn bare_results_draw_no_footer() {
