@@ -6,6 +6,7 @@
 //! ```
 //!
 //! - [`book`] builds the mdBook in-process with `mdbook-driver` (no `mdbook` binary needed).
+//! - [`quiz`] turns the chapters' quiz files into questions answered in the page.
 //! - [`labs`] is the one place where each lab is mounted under `/labs/<topic>/`.
 //! - [`site`] puts them together in one `axum::Router`: the labs, a page listing them, and
 //!   the built book for every other path.
@@ -14,6 +15,7 @@
 
 pub mod book;
 pub mod labs;
+pub mod quiz;
 pub mod site;
 
 use std::path::PathBuf;
