@@ -44,8 +44,10 @@ const HEIGHT: u32 = 560;
 /// The strip at the bottom that holds the footer.
 const FOOTER_HEIGHT: u32 = 24;
 /// The column on the right that holds the legend of the line charts: wide enough for
-/// "gRPC bidi stream" at 13 px next to its line sample.
+/// "WebSocket, Node ws" at 13 px next to its line sample.
 const LEGEND_WIDTH: u32 = 178;
+/// The longest legend line in that column; longer labels wrap at a space.
+const LEGEND_CHARS: usize = 18;
 /// More ticks than this on a log axis and it falls back to powers of ten only.
 const MAX_LOG_TICKS: usize = 9;
 /// How far above the tallest median of a bar panel an error bar may reach before it is cut
@@ -573,8 +575,8 @@ fn legend(
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, (label, swatch)) in entries.iter().enumerate() {
-        let y = 30 + 24 * i as i32;
+    let mut y = 30;
+    for (label, swatch) in entries {
         match *swatch {
             Swatch::Line(color) => {
                 area.draw(&PathElement::new(
@@ -592,9 +594,37 @@ fn legend(
                 ))?;
             }
         }
-        area.draw(&Text::new(label.as_str(), (42, y), style.clone()))?;
+        // A long label ("WebSocket (lab-broadcast)") goes on two lines rather than off the
+        // edge of the chart.
+        for line in wrap(label, LEGEND_CHARS) {
+            area.draw(&Text::new(line, (42, y), style.clone()))?;
+            y += 16;
+        }
+        y += 8;
     }
     Ok(())
+}
+
+/// `label` cut at spaces into lines of at most `max` characters (a longer word keeps its
+/// own line).
+fn wrap(label: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in label.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= max => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// The width of `text` at 13 px, estimated (plotters is built without fonts to measure it)
+/// from a wide sans-serif: about 7.2 px a character.
+fn text_width(text: &str) -> i32 {
+    (text.chars().count() as f64 * 7.2).ceil() as i32
 }
 
 /// An axis whose ticks are exactly the ones given, on a log or a linear scale. plotters'
@@ -790,13 +820,14 @@ fn bar_chart(title: &str, cells: &[&EchoCell], footer: Option<&Footer>) -> Optio
     );
     render(title, |root| {
         let body = frame(root, title, footer)?;
-        let (key, grid) = body.split_vertically(52);
+        let rows = bar_legend_rows(&transports);
+        let (key, grid) = body.split_vertically(30 + 22 * rows.len() as u32);
         let note = ("sans-serif", 13)
             .into_font()
             .color(&QUIET)
             .pos(Pos::new(HPos::Center, VPos::Center));
         key.draw(&Text::new(subtitle.as_str(), (WIDTH as i32 / 2, 8), note))?;
-        bar_legend(&key, &transports)?;
+        bar_legend(&key, &rows)?;
         let cols = sizes.len().min(3);
         let rows = sizes.len().div_ceil(cols);
         let panels = grid.split_evenly((rows, cols));
@@ -816,24 +847,58 @@ fn bar_chart(title: &str, cells: &[&EchoCell], footer: Option<&Footer>) -> Optio
     })
 }
 
-/// The legend of the bar chart: one row of coloured squares under the title.
+/// How the bar chart's legend is laid out: rows of `(transport, x)` under the title, as
+/// many rows as it takes to fit the labels across the chart.
+fn bar_legend_rows(transports: &[Transport]) -> Vec<Vec<(Transport, i32)>> {
+    const GAP: i32 = 28;
+    let entry = |t: Transport| 17 + text_width(t.label());
+    let mut rows: Vec<Vec<Transport>> = vec![Vec::new()];
+    let mut used = 0;
+    for &transport in transports {
+        let width = entry(transport) + GAP;
+        if used + width > WIDTH as i32 - 24 && used > 0 {
+            rows.push(Vec::new());
+            used = 0;
+        }
+        used += width;
+        // Invariant: `rows` starts with one row and only grows.
+        rows.last_mut().expect("a row").push(transport);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let total: i32 = row.iter().map(|&t| entry(t) + GAP).sum::<i32>() - GAP;
+            let mut x = (WIDTH as i32 - total) / 2;
+            row.into_iter()
+                .map(|t| {
+                    let at = x;
+                    x += entry(t) + GAP;
+                    (t, at)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The legend of the bar chart: coloured squares and names under the title, `rows` as
+/// [`bar_legend_rows`] laid them out.
 fn bar_legend(
     area: &DrawingArea<SVGBackend, Shift>,
-    transports: &[Transport],
+    rows: &[Vec<(Transport, i32)>],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let style = ("sans-serif", 13)
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    // Each label is at most "gRPC bidi stream" (16 characters, ~105 px at 13 px).
-    let slot = (WIDTH as i32 - 40) / transports.len().max(1) as i32;
-    let slot = slot.min(150);
-    let start = (WIDTH as i32 - slot * transports.len() as i32) / 2;
-    for (i, &transport) in transports.iter().enumerate() {
-        let x = start + slot * i as i32;
-        let color = transport_color(transport);
-        area.draw(&Rectangle::new([(x, 26), (x + 12, 38)], color.filled()))?;
-        area.draw(&Text::new(transport.label(), (x + 17, 32), style.clone()))?;
+    for (r, row) in rows.iter().enumerate() {
+        let y = 32 + 22 * r as i32;
+        for &(transport, x) in row {
+            let color = transport_color(transport);
+            area.draw(&Rectangle::new(
+                [(x, y - 6), (x + 12, y + 6)],
+                color.filled(),
+            ))?;
+            area.draw(&Text::new(transport.label(), (x + 17, y), style.clone()))?;
+        }
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use bench::charts::{
     fmt_number, fmt_rate, fmt_ratio, linear_ticks, log_ticks,
 };
 use bench::config::{EchoSpec, LoadMode};
-use bench::load::EchoFigures;
+use bench::load::Figures;
 use bench::machine::MachineInfo;
 use bench::report::RunReport;
 use bench::run::{self, EchoCell, RunConfig, RunResults};
@@ -32,8 +32,8 @@ const CPU: &str = "Test CPU @ 2.50GHz";
 const ERROR_BAR_STROKE: &str = "stroke=\"#222222\"";
 
 /// Figures of a transport that answers in `p50_us` at the median.
-fn figures(p50_us: f64) -> EchoFigures {
-    EchoFigures {
+fn figures(p50_us: f64) -> Figures {
+    Figures {
         latency: Latency {
             p50_us,
             p90_us: p50_us * 1.2,
@@ -79,6 +79,7 @@ fn made_up_p50(transport: Transport, size: usize) -> f64 {
     let base = match transport {
         Transport::Tcp => 17.0,
         Transport::Ws => 20.0,
+        Transport::NodeWs => 26.0,
         Transport::Http1 => 30.0,
         Transport::Http2 => 68.0,
         Transport::GrpcUnary => 64.0,
@@ -123,13 +124,16 @@ fn report(modes: &[LoadMode]) -> RunReport {
             idle_connections: None,
             push: None,
             nodelay: true,
+            echo: true,
+            ack: None,
+            rooms: None,
+            fanout: None,
+            batching: None,
         },
         placement: "not pinned".into(),
         results: RunResults {
             echo,
-            setup: Vec::new(),
-            memory: Vec::new(),
-            push: Vec::new(),
+            ..RunResults::default()
         },
     }
 }
@@ -425,8 +429,10 @@ fn the_fanout_chart_draws_a_line_pair_per_server() {
     let svg =
         charts::fanout_chart("Fan-out: one publish, N subscribers", &series, &footer).unwrap();
     let labels = texts(&svg);
+    // The long label wraps onto two lines of the legend rather than running off the chart.
     for label in [
-        "WebSocket (lab-broadcast)",
+        "WebSocket",
+        "(lab-broadcast)",
         "Socket.IO",
         "p50 (solid)",
         "p99 (dashed)",
