@@ -4,7 +4,8 @@
 //! (a number means little without the machine that produced it):
 //!
 //! - a line chart per metric (p50, p99, throughput, p50 ÷ raw TCP) against payload size, one
-//!   line per transport, on log scales: 16 B to 1 MiB spans five orders of magnitude;
+//!   line per transport, on log scales (16 B to 1 MiB spans five orders of magnitude), except
+//!   the ratio, read off a linear axis from zero ("4× raw TCP");
 //! - a bar chart of the one-connection medians, one panel per payload size with its own
 //!   linear axis, one bar per transport, the spread over the repetitions as an error bar
 //!   (cut at the top of the axis, with an arrow, when one slow repetition would squash the
@@ -19,11 +20,13 @@
 //!
 //! Text in the SVG is left to the viewer's font: plotters is built without its font
 //! features, so the charts work on a fresh machine with no fonts installed. It cannot measure
-//! labels either, so the label areas and the legend column below have fixed sizes chosen for
-//! the longest label we draw ("gRPC bidi stream", "1.25 ms").
+//! labels either, so the label areas have fixed sizes chosen for the longest label we draw
+//! ("WebSocket, Node ws", "2.17 ms"), and legends are laid out from an estimated width.
+//! Where the labels would not fit side by side, they turn (bar values are written upwards)
+//! or wrap (long legend labels).
 //!
-//! `cargo run --release -p bench -- run --preset quick` writes them next to the other result
-//! files; chapter 11 of the book shows them.
+//! `cargo run --release -p bench --bin bench -- run --preset quick` writes them next to the
+//! other result files; chapter 11 of the book shows them.
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
@@ -57,7 +60,7 @@ const OUTLIER_REACH: f64 = 1.6;
 const ERROR_BAR: RGBColor = RGBColor(0x22, 0x22, 0x22);
 /// Footer and reference-line grey: visible, but quieter than the data.
 const QUIET: RGBColor = RGBColor(0x70, 0x70, 0x70);
-/// One colour per series, from Tableau 10 (distinct for most colour-blind readers too).
+/// One colour per series, from Tableau 10: distinct on a projector, none of them garish.
 const PALETTE: [RGBColor; 8] = [
     RGBColor(0x4e, 0x79, 0xa7),
     RGBColor(0xf2, 0x8e, 0x2b),
@@ -538,15 +541,22 @@ fn frame<'a>(
     root.fill(&WHITE)?;
     let (body, bottom) = root.split_vertically(HEIGHT - FOOTER_HEIGHT);
     if let Some(footer) = footer {
-        let style = ("sans-serif", 11)
-            .into_font()
-            .color(&QUIET)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        bottom.draw(&Text::new(
-            footer.text(),
-            (12, FOOTER_HEIGHT as i32 / 2),
-            style,
-        ))?;
+        let style = |size: u32| {
+            ("sans-serif", size)
+                .into_font()
+                .color(&QUIET)
+                .pos(Pos::new(HPos::Left, VPos::Center))
+        };
+        // About 6 px a character at 11 px in a wide font: a long CPU name splits the footer
+        // into the machine and the date, on two lines.
+        let text = footer.text();
+        if text.chars().count() * 6 <= WIDTH as usize - 24 {
+            bottom.draw(&Text::new(text, (12, FOOTER_HEIGHT as i32 / 2), style(11)))?;
+        } else {
+            bottom.draw(&Text::new(footer.machine.clone(), (12, 6), style(10)))?;
+            let date = format!("run {}", footer.date);
+            bottom.draw(&Text::new(date, (12, 18), style(10)))?;
+        }
     }
     let (top, body) = body.split_vertically(40);
     let style = ("sans-serif", 21)
