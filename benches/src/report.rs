@@ -591,7 +591,7 @@ pub fn write_files(report: &RunReport, dir: &Path) -> std::io::Result<Vec<String
     write("command.txt", format!("{}\n", report.command).as_bytes())?;
     write("echo.csv", echo_csv(&report.results).as_bytes())?;
     write("results.md", markdown(report).as_bytes())?;
-    for (name, svg) in crate::charts::echo_charts(&report.results) {
+    for (name, svg) in crate::charts::run_charts(report) {
         write(&name, svg.as_bytes())?;
     }
     Ok(written)
