@@ -367,7 +367,51 @@ fn utc_date(iso: &str) -> String {
 /// Every chart of a run, footer included, as `(file name, SVG text)`: what
 /// `report::write_files` writes next to the other result files.
 pub fn run_charts(report: &RunReport) -> Vec<(String, String)> {
-    charts_of(&report.results, Some(&Footer::from_report(report)))
+    let footer = Footer::from_report(report);
+    let mut charts = charts_of(&report.results, Some(&footer));
+    for (name, title, rows) in [
+        (
+            "chart-fanout.svg",
+            "Fan-out: delivery latency against subscribers",
+            &report.results.fanout,
+        ),
+        (
+            "chart-rooms.svg",
+            "Rooms: delivery latency against members",
+            &report.results.rooms,
+        ),
+    ] {
+        // A line needs two audience sizes; with one, the tables say it all.
+        let series = delivery_series(rows);
+        if series.iter().all(|s| s.points.len() < 2) {
+            continue;
+        }
+        if let Some(svg) = fanout_chart(title, &series, &footer) {
+            charts.push((name.to_string(), svg));
+        }
+    }
+    charts
+}
+
+/// One line per server of a rooms or fan-out workload, one point per number of receivers.
+pub fn delivery_series(rows: &[crate::delivery::DeliveryResult]) -> Vec<FanoutSeries> {
+    let mut series: Vec<FanoutSeries> = Vec::new();
+    for row in rows {
+        let point = FanoutPoint {
+            subscribers: row.spec.receivers,
+            p50_us: row.latency.p50_us,
+            p99_us: row.latency.p99_us,
+        };
+        let label = row.server.label();
+        match series.iter_mut().find(|s| s.label == label) {
+            Some(s) => s.points.push(point),
+            None => series.push(FanoutSeries {
+                label: label.to_string(),
+                points: vec![point],
+            }),
+        }
+    }
+    series
 }
 
 /// The same charts drawn from bare results, without a footer: for results built by hand,

@@ -640,13 +640,22 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         results,
     };
     println!("{}", report::terminal_tables(&report.results));
-    println!(
-        "median of {} repetitions; latencies in µs; ×tcp = ratio to raw TCP in this run \
-         ({} without a raw-TCP figure); {}",
-        report.config.repetitions,
-        report::NO_RATIO,
-        report.placement
-    );
+    if !report.results.echo.is_empty() {
+        println!(
+            "echo: median of {} repetitions; latencies in µs; ×tcp = ratio to raw TCP in this \
+             run ({} without a raw-TCP figure)",
+            report.config.repetitions,
+            report::NO_RATIO,
+        );
+    }
+    if !(report.results.rooms.is_empty() && report.results.fanout.is_empty()) {
+        println!(
+            "rooms and fan-out: one measurement each; ×sio = ratio to Socket.IO's row for the \
+             same number of receivers ({} without one)",
+            report::NO_RATIO,
+        );
+    }
+    println!("{}", report.placement);
     let errors: u64 = report.results.echo.iter().map(|c| c.median.errors).sum();
     if errors > 0 {
         let first = report

@@ -466,6 +466,9 @@ fn delivery_table(rows: &[DeliveryResult]) -> Table {
             r.burst_expected
                 .saturating_sub(r.burst_received)
                 .to_string(),
+            r.client_cores_busy
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_default(),
         ]);
     }
     t
@@ -501,15 +504,26 @@ pub fn markdown(report: &RunReport) -> String {
     let _ = writeln!(out, "- Build: {}, {}", m.rustc, m.profile);
     let _ = writeln!(out, "- Commit: {}", m.git_commit);
     let _ = writeln!(out, "- Placement: {}", report.placement);
-    let _ = writeln!(
-        out,
-        "- Each figure is the median of {} repetitions of {:.1} s (after {:.1} s of warm-up); \
-         latencies in microseconds; ×tcp is the ratio to raw TCP in the same run ({NO_RATIO} \
-         where raw TCP has no figure to compare with); bytes counted at the client's socket.",
-        report.config.repetitions,
-        report.config.duration.as_secs_f64(),
-        report.config.warmup.as_secs_f64()
-    );
+    if !report.results.echo.is_empty() {
+        let _ = writeln!(
+            out,
+            "- Each echo figure is the median of {} repetitions of {:.1} s (after {:.1} s of \
+             warm-up); latencies in microseconds; ×tcp is the ratio to raw TCP in the same run \
+             ({NO_RATIO} where raw TCP has no figure to compare with); bytes counted at the \
+             client's socket.",
+            report.config.repetitions,
+            report.config.duration.as_secs_f64(),
+            report.config.warmup.as_secs_f64()
+        );
+    }
+    if !(report.results.rooms.is_empty() && report.results.fanout.is_empty()) {
+        let _ = writeln!(
+            out,
+            "- Rooms and fan-out: one measurement per server and audience, a fresh server \
+             each; ×sio is the ratio to Socket.IO's row for the same number of receivers; \
+             client cores busy is this process's CPU during the latency run, in cores."
+        );
+    }
     for (title, table) in echo_tables(&report.results)
         .into_iter()
         .chain(other_tables(&report.results))
