@@ -6,6 +6,7 @@
 //! ```
 //!
 //! - [`book`] builds the mdBook in-process with `mdbook-driver` (no `mdbook` binary needed).
+//! - [`i18n`] builds the Vietnamese edition too, from `book/po/vi.po` (gettext), into `/vi/`.
 //! - [`labs`] is the one place where each lab is mounted under `/labs/<topic>/`.
 //! - [`site`] puts them together in one `axum::Router`: the labs, a page listing them, and
 //!   the built book for every other path.
@@ -13,6 +14,7 @@
 //! Chapter 0 of the book ("Welcome") explains how to use it.
 
 pub mod book;
+pub mod i18n;
 pub mod labs;
 pub mod site;
 
