@@ -71,7 +71,7 @@ pub enum TranslationError {
 /// completely translated.
 ///
 /// The strings are what the translator replaces: each text node outside `<script>`, `<style>`,
-/// `<code>`, `<pre>` and `data-i18n` elements (spaces collapsed, entities decoded), the
+/// `<code>`, `<pre>`, `<textarea>`, `translate="no"` and `data-i18n` elements (spaces collapsed, entities decoded), the
 /// `placeholder`, `title`, `aria-label` and `alt` attributes, and each `data-i18n` key. Text
 /// without a letter (numbers, arrows, punctuation) needs no translation. Text the page's script
 /// writes at run time is not seen here; the browser tests look at it.
@@ -130,10 +130,12 @@ fn translation_table(html: &str, language: &str) -> Result<BTreeSet<String>, Tra
 /// The strings of a page a reader sees before its script runs (see [`untranslated`]).
 pub fn visible_strings(html: &str) -> BTreeSet<String> {
     let hidden = Regex::new(
-        r"(?s)<!--.*?-->|<script\b.*?</script>|<style\b.*?</style>|<code\b.*?</code>|<pre\b.*?</pre>",
+        r"(?s)<!--.*?-->|<script\b.*?</script>|<style\b.*?</style>|<code\b.*?</code>|<pre\b.*?</pre>|<textarea\b.*?</textarea>",
     )
     .expect("a valid pattern");
-    let html = hidden.replace_all(html, " ");
+    // Each hidden part becomes a tag, so the text on either side stays two strings, as it
+    // is two text nodes in the browser.
+    let html = hidden.replace_all(html, "<hidden>");
     let mut found = BTreeSet::new();
     // data-i18n elements: their key is the string; their English content is not looked at.
     let (html, keys) = cut_keyed_elements(&html);
@@ -150,19 +152,23 @@ pub fn visible_strings(html: &str) -> BTreeSet<String> {
     found
 }
 
-/// `html` without the content of its `data-i18n` elements, and their keys. The regex crate
+/// `html` without the content of its `data-i18n` elements (and their keys) and of its
+/// `translate="no"` elements (HTML's own mark for "leave as it is", such as `#state`, whose
+/// `readyState` names the tests read). The regex crate
 /// cannot match an element up to its own end tag, so the end is found by counting the tags
 /// of the same name that open and close inside it.
 fn cut_keyed_elements(html: &str) -> (String, Vec<String>) {
-    let opening =
-        Regex::new(r#"<(\w+)\b[^>]*\bdata-i18n="([^"]+)"[^>]*>"#).expect("a valid pattern");
+    let opening = Regex::new(r#"<(\w+)\b[^>]*\b(?:data-i18n="([^"]+)"|translate="no")[^>]*>"#)
+        .expect("a valid pattern");
     let mut out = String::with_capacity(html.len());
     let mut keys = Vec::new();
     let mut rest = html;
     while let Some(cap) = opening.captures(rest) {
         let whole = cap.get(0).expect("group 0 is the match");
         let name = cap[1].to_ascii_lowercase();
-        keys.push(cap[2].to_string());
+        if let Some(key) = cap.get(2) {
+            keys.push(key.as_str().to_string());
+        }
         out.push_str(&rest[..whole.start()]);
         let inner = &rest[whole.end()..];
         let tags = Regex::new(&format!(r"(?i)<(/?){name}\b[^>]*>")).expect("a valid pattern");
@@ -175,7 +181,7 @@ fn cut_keyed_elements(html: &str) -> (String, Vec<String>) {
                 break;
             }
         }
-        out.push(' ');
+        out.push_str("<hidden>");
         rest = &inner[end..];
     }
     out.push_str(rest);

@@ -11,7 +11,8 @@
 // it, whose word order changes in the other language). Text the page's script writes later
 // (states, errors, results) is translated as it appears, by a MutationObserver, and the
 // script can also call translate("English text") itself. What is not in the table (frames,
-// JSON, numbers, ids, code) is left as it is: those are the same in every language.
+// JSON, numbers, ids, code) is left as it is: those are the same in every language, and so
+// is an element marked translate="no" (the #state of every page: tests read its names).
 //
 // The language: ?lang=vi in the page's address, else the edition the page is served in
 // (/vi/labs/... under the course launcher), else the language of the book page embedding it.
@@ -62,7 +63,8 @@
         const text = node.nodeValue;
         if (!text.trim()) return;
         const parent = node.parentNode;
-        if (!parent || SKIP.has(parent.nodeName) || parent.closest("[data-i18n]")) return;
+        if (!parent || SKIP.has(parent.nodeName)) return;
+        if (parent.closest("[data-i18n], [translate=no]")) return;
         const done = translate(text);
         if (done !== text) {
             // Keep the spaces around the words, which separate them from their neighbours.
@@ -70,7 +72,7 @@
         }
     }
     function translateElement(element) {
-        if (SKIP.has(element.nodeName)) return;
+        if (SKIP.has(element.nodeName) || element.closest("[translate=no]")) return;
         const key = element.getAttribute("data-i18n");
         const t = words();
         if (key && t && Object.prototype.hasOwnProperty.call(t, key)) {

@@ -21,7 +21,8 @@ const PAGE: &str = r#"<!doctype html>
 <button id="connect">Connect</button>
 <button id="close">Close &amp; forget</button>
 <input aria-label="message to send" value="Hello">
-<span>state: <span id="state">CLOSED</span></span>
+<span>state: <span id="state" translate="no">CLOSED</span></span>
+<p>Send a <code>Text</code> frame</p>
 <code>/ws</code> <pre>GET /ws HTTP/1.1</pre> <span>1000 → 1001</span>
 <script>const label = "not seen: written by the script";</script>
 </body>
@@ -29,17 +30,19 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 /// The visible strings are the text nodes, the labelled attributes and the data-i18n keys;
-/// code, scripts, numbers and arrows are not among them.
+/// code, scripts, numbers, arrows and `translate="no"` are not among them, and text on each
+/// side of inline code is two strings, as it is two text nodes in the browser.
 #[test]
 fn visible_strings_of_a_page() {
     let strings: Vec<String> = visible_strings(PAGE).into_iter().collect();
     assert_eq!(
         strings,
         [
-            "CLOSED",
             "Close & forget",
             "Connect",
             "Demo lab",
+            "Send a",
+            "frame",
             "intro",
             "message to send",
             "state:"
@@ -51,7 +54,10 @@ fn visible_strings_of_a_page() {
 #[test]
 fn untranslated_strings_are_named() {
     let found = untranslated(PAGE, "vi").unwrap();
-    assert_eq!(found.missing, ["CLOSED", "Close & forget", "state:"]);
+    assert_eq!(
+        found.missing,
+        ["Close & forget", "Send a", "frame", "state:"]
+    );
     assert_eq!(found.table_size, 4);
     assert!(untranslated(PAGE, "fr").is_err(), "no table for French");
     assert!(untranslated("<p>Hi</p>", "vi").is_err(), "no table at all");
