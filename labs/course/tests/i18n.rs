@@ -323,3 +323,197 @@ async fn launcher_serves_the_vietnamese_edition() {
         .unwrap();
     server.stop().await.unwrap();
 }
+
+/// A headless browser and the launcher's site with every edition; `None` (the test is then
+/// skipped, and says so) when no browser is installed.
+async fn browser_and_site() -> Option<(kit::browser::Browser, TestServer)> {
+    let browser = kit::browser::Browser::launch().await.unwrap()?;
+    let labs = course::labs::all();
+    let server = TestServer::start(|addr| {
+        course::site::app(built_site(), addr.port(), &labs, &kit::Shutdown::new())
+    })
+    .await
+    .unwrap();
+    Some((browser, server))
+}
+
+/// Opens the picker of the menu bar and picks `code`, then waits for that edition of `path`.
+async fn pick(browser: &kit::browser::Browser, code: &str, path: &str, lang: &str) {
+    browser
+        .wait_for("#language-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!("#language-{code}"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            &format!("the picker opens {path} in {lang}"),
+            &format!(
+                "return location.pathname === {path:?} && document.documentElement.lang === {lang:?} \
+                 && !!document.querySelector('#language-toggle');"
+            ),
+        )
+        .await
+        .unwrap();
+}
+
+/// The language picker in the menu bar opens the same page in Vietnamese, and back in
+/// English; on a page one folder down too.
+#[tokio::test]
+async fn the_picker_switches_a_page_to_vietnamese_and_back() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    browser.goto(&server.url("/rooms.html")).await.unwrap();
+    pick(&browser, "vi", "/vi/rooms.html", "vi").await;
+    let toggle = browser
+        .eval("return document.getElementById('language-toggle').textContent;")
+        .await
+        .unwrap();
+    assert_eq!(toggle, "VI", "the picker shows the page's language");
+    pick(&browser, "en", "/rooms.html", "en").await;
+
+    browser
+        .goto(&server.url("/vi/appendix/glossary.html"))
+        .await
+        .unwrap();
+    pick(&browser, "en", "/appendix/glossary.html", "en").await;
+    pick(&browser, "vi", "/vi/appendix/glossary.html", "vi").await;
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// The visible text of a lab page that is still an English string of its table (one with a
+/// different Vietnamese translation): empty once the translator has done its work.
+const ENGLISH_LEFT: &str = "\
+    const t = JSON.parse(document.getElementById('translations').textContent).vi; \
+    const left = []; \
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); \
+    while (walk.nextNode()) { \
+      const n = walk.currentNode; const k = n.nodeValue.replace(/\\s+/g, ' ').trim(); \
+      if (k && Object.hasOwn(t, k) && t[k] !== k \
+          && !n.parentElement.closest('script, style, code, pre, textarea, [translate=no]')) \
+        left.push(k); \
+    } \
+    for (const e of document.querySelectorAll('[placeholder], [title], [aria-label]')) \
+      for (const a of ['placeholder', 'title', 'aria-label']) { \
+        const v = e.getAttribute(a); if (v && Object.hasOwn(t, v) && t[v] !== v) left.push(v); } \
+    return left;";
+
+/// Every lab's page under `/vi/` is in Vietnamese once connected (headings, buttons, labels,
+/// what its script wrote), and the handshake widget works there: it echoes and shows the
+/// server's view, as in English.
+#[tokio::test]
+async fn lab_pages_work_in_vietnamese_under_vi() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    for lab in course::labs::all() {
+        browser
+            .goto(&server.url(&format!("/vi/labs/{}/", lab.topic)))
+            .await
+            .unwrap();
+        browser
+            .wait_until(
+                &format!("the {} page is connected, in Vietnamese", lab.topic),
+                "const s = document.getElementById('state'); \
+                 return document.documentElement.lang === 'vi' && !!s && s.textContent === 'OPEN';",
+            )
+            .await
+            .unwrap();
+        let left = browser.eval(ENGLISH_LEFT).await.unwrap();
+        assert_eq!(
+            left,
+            serde_json::json!([]),
+            "English left on /vi/labs/{}/",
+            lab.topic
+        );
+    }
+
+    // The handshake widget inside the Vietnamese chapter: same lab, Vietnamese page.
+    browser
+        .goto(&server.url("/vi/connection-flow.html"))
+        .await
+        .unwrap();
+    let frame = browser
+        .client
+        .find(fantoccini::Locator::Css(
+            "iframe.lab-widget[src$='labs/handshake/']",
+        ))
+        .await
+        .unwrap();
+    frame.enter_frame().await.unwrap();
+    browser
+        .wait_until(
+            "the widget connects, in Vietnamese",
+            "return document.documentElement.lang === 'vi' \
+               && location.pathname === '/vi/labs/handshake/' \
+               && document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    let button = browser
+        .eval("return document.getElementById('send').textContent;")
+        .await
+        .unwrap();
+    assert_eq!(button, "Gửi text");
+    browser
+        .wait_for("#send")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the echo and the server's annotated frames",
+            "return document.getElementById('browser-log').textContent.includes('received text: \"Hello\"') \
+                && document.getElementById('server-log').textContent.includes('Masking-key');",
+        )
+        .await
+        .unwrap();
+    browser.client.enter_parent_frame().await.unwrap();
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// `?lang=vi` turns a lab page Vietnamese wherever it is served, and a page without it
+/// outside `/vi/` stays English.
+#[tokio::test]
+async fn lang_parameter_chooses_the_lab_page_language() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    browser
+        .goto(&server.url("/labs/rooms/?lang=vi"))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the rooms page in Vietnamese",
+            "return document.documentElement.lang === 'vi' \
+               && document.getElementById('join').textContent === 'Vào';",
+        )
+        .await
+        .unwrap();
+    browser.goto(&server.url("/labs/rooms/")).await.unwrap();
+    browser
+        .wait_until(
+            "the rooms page in English",
+            "return document.documentElement.lang === 'en' \
+               && document.getElementById('join').textContent === 'Join' \
+               && document.getElementById('state').textContent === 'OPEN';",
+        )
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}

@@ -130,12 +130,15 @@ fn translation_table(html: &str, language: &str) -> Result<BTreeSet<String>, Tra
 /// The strings of a page a reader sees before its script runs (see [`untranslated`]).
 pub fn visible_strings(html: &str) -> BTreeSet<String> {
     let hidden = Regex::new(
-        r"(?s)<!--.*?-->|<script\b.*?</script>|<style\b.*?</style>|<code\b.*?</code>|<pre\b.*?</pre>|<textarea\b.*?</textarea>",
+        r"(?s)<!--.*?-->|<script\b.*?</script>|<style\b.*?</style>|<code\b.*?</code>|<pre\b.*?</pre>",
     )
     .expect("a valid pattern");
     // Each hidden part becomes a tag, so the text on either side stays two strings, as it
     // is two text nodes in the browser.
     let html = hidden.replace_all(html, "<hidden>");
+    // A textarea's content is what the reader edits, but its labels are read.
+    let textarea = Regex::new(r"(?s)(<textarea\b[^>]*>).*?</textarea>").expect("a valid pattern");
+    let html = textarea.replace_all(&html, "$1</textarea>");
     let mut found = BTreeSet::new();
     // data-i18n elements: their key is the string; their English content is not looked at.
     let (html, keys) = cut_keyed_elements(&html);

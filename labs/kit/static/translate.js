@@ -1,9 +1,10 @@
 // Every lab page's translator, inserted by kit::page::static_page at the top of its <head>.
-// A page carries its own words in other languages, as JSON in its <head>:
+// A page carries its own words in other languages, as JSON in its <head>, in a script
+// element of type "application/json" with the id "translations":
 //
-//   <script type="application/json" id="translations">
 //   {"vi": {"Connect": "Kết nối", "intro": "Trình duyệt của bạn <em>nói chuyện</em> ..."}}
-//   </script>
+//
+// (This file is inlined in a script element, so it never spells that element's end tag.)
 //
 // A text node whose whole text (spaces aside) is a key is replaced by its translation, and so
 // are the placeholder, title, aria-label and alt attributes; an element with
@@ -65,17 +66,19 @@
         const parent = node.parentNode;
         if (!parent || SKIP.has(parent.nodeName)) return;
         if (parent.closest("[data-i18n], [translate=no]")) return;
-        const done = translate(text);
-        if (done !== text) {
-            // Keep the spaces around the words, which separate them from their neighbours.
-            node.nodeValue = text.match(/^\s*/)[0] + done + text.match(/\s*$/)[0];
-        }
+        const words = text.trim();
+        const translated = translate(words);
+        if (translated === words) return; // not in the table, or the same in both languages
+        // Keep the spaces around the words, which separate them from their neighbours.
+        const done = text.match(/^\s*/)[0] + translated + text.match(/\s*$/)[0];
+        // Only a change is written: writing is a mutation, which brings the observer back here.
+        if (done !== text) node.nodeValue = done;
     }
     function translateElement(element) {
-        if (SKIP.has(element.nodeName) || element.closest("[translate=no]")) return;
+        if (element.closest("[translate=no]")) return;
         const key = element.getAttribute("data-i18n");
         const t = words();
-        if (key && t && Object.prototype.hasOwnProperty.call(t, key)) {
+        if (key && t && Object.prototype.hasOwnProperty.call(t, key) && !SKIP.has(element.nodeName)) {
             element.innerHTML = t[key];
         }
         for (const name of ATTRIBUTES) {

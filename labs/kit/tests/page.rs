@@ -21,6 +21,7 @@ const PAGE: &str = r#"<!doctype html>
 <button id="connect">Connect</button>
 <button id="close">Close &amp; forget</button>
 <input aria-label="message to send" value="Hello">
+<textarea aria-label="envelope">{"event": "echo"}</textarea>
 <span>state: <span id="state" translate="no">CLOSED</span></span>
 <p>Send a <code>Text</code> frame</p>
 <code>/ws</code> <pre>GET /ws HTTP/1.1</pre> <span>1000 → 1001</span>
@@ -42,6 +43,7 @@ fn visible_strings_of_a_page() {
             "Connect",
             "Demo lab",
             "Send a",
+            "envelope",
             "frame",
             "intro",
             "message to send",
@@ -56,13 +58,20 @@ fn untranslated_strings_are_named() {
     let found = untranslated(PAGE, "vi").unwrap();
     assert_eq!(
         found.missing,
-        ["Close & forget", "Send a", "frame", "state:"]
+        ["Close & forget", "Send a", "envelope", "frame", "state:"]
     );
     assert_eq!(found.table_size, 4);
     assert!(untranslated(PAGE, "fr").is_err(), "no table for French");
     assert!(untranslated("<p>Hi</p>", "vi").is_err(), "no table at all");
     let broken = PAGE.replace(r#""Connect": "Kết nối""#, r#""Connect": """#);
     assert!(untranslated(&broken, "vi").is_err(), "an empty translation");
+}
+
+/// The translator is inlined in a `<script>` element: an end tag spelled anywhere in it
+/// (a comment included) would end the script there and show the rest as the page's text.
+#[test]
+fn the_translator_never_closes_its_script() {
+    assert!(!kit::page::TRANSLATE_JS.to_lowercase().contains("</script"));
 }
 
 /// The translator goes at the top of the head, before the page's own scripts.
