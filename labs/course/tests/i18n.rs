@@ -107,6 +107,60 @@ fn completeness_check_finds_each_kind_of_gap() {
     assert!(i18n::gaps(&translation, &translation).fuzzy.len() == 1);
 }
 
+/// The launcher's build translates in-process: a small book with the same `book.toml`
+/// settings and a one-message catalog comes out in Vietnamese, with no `mdbook-gettext`
+/// command involved (the preprocessor from book.toml is optional, so without the built-in one
+/// the page would silently stay English).
+#[test]
+fn the_edition_build_translates_with_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path();
+    std::fs::create_dir_all(book.join("src")).unwrap();
+    std::fs::create_dir_all(book.join("po")).unwrap();
+    std::fs::write(
+        book.join("book.toml"),
+        "[book]\ntitle = \"Demo\"\nlanguage = \"en\"\n\
+         [preprocessor.gettext]\ncommand = \"no-such-mdbook-gettext\"\nafter = [\"links\"]\noptional = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        book.join("src/SUMMARY.md"),
+        "# Summary\n\n- [The frame](frame.md)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        book.join("src/frame.md"),
+        "# The frame\n\nA frame carries a message.\n\n```text\nFIN=1 opcode=1\n```\n",
+    )
+    .unwrap();
+    std::fs::write(
+        book.join("po/vi.po"),
+        "msgid \"\"\nmsgstr \"\"\n\
+         \"Project-Id-Version: Demo\\n\"\n\"POT-Creation-Date: \\n\"\n\"PO-Revision-Date: \\n\"\n\
+         \"Language-Team: Vietnamese\\n\"\n\"MIME-Version: 1.0\\n\"\n\
+         \"Content-Type: text/plain; charset=UTF-8\\n\"\n\"Content-Transfer-Encoding: 8bit\\n\"\n\
+         \"Language: vi\\n\"\n\"Plural-Forms: nplurals=1; plural=0;\\n\"\n\n\
+         msgid \"The frame\"\nmsgstr \"Frame\"\n\n\
+         msgid \"A frame carries a message.\"\nmsgstr \"Một frame mang một message.\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let built = i18n::build_edition(book, &out, VIETNAMESE).unwrap();
+    let page = std::fs::read_to_string(built.html_dir.join("frame.html")).unwrap();
+    assert!(page.contains("Một frame mang một message."), "{page}");
+    assert!(page.contains(r#"<html lang="vi""#));
+    assert!(page.contains("FIN=1 opcode=1"), "code is left as it is");
+    assert!(!page.contains("A frame carries a message."));
+
+    // Without a catalog, the build says so instead of writing an English "translation".
+    std::fs::remove_file(book.join("po/vi.po")).unwrap();
+    let error = i18n::build_edition(book, &out, VIETNAMESE).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("no translation catalog"),
+        "{error:#}"
+    );
+}
+
 /// Every HTML page of an edition, relative to its root (the English one leaves out the
 /// translated editions' folders inside it).
 fn pages(root: &Path) -> BTreeSet<PathBuf> {
