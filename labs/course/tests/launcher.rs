@@ -213,6 +213,9 @@ async fn the_binary_builds_serves_and_stops_on_sigterm() {
     stop_with_sigterm(child).await;
 }
 
+/// How long the launcher may take to build the English and Vietnamese books.
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Starts the launcher with `args` then `dir`; returns it and the URL it printed.
 async fn launch(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_course"))
@@ -224,9 +227,11 @@ async fn launch(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child,
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = within("the launcher prints its URL", lines.next_line())
+    // The URL comes once both editions are built: longer than one network step in a debug
+    // build (the Vietnamese edition re-reads every message of its catalog).
+    let line = tokio::time::timeout(BUILD_TIMEOUT, lines.next_line())
         .await
-        .unwrap()
+        .expect("the launcher prints its URL once the book is built")
         .unwrap()
         .expect("a line on stdout");
     let url = line
