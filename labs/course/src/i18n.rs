@@ -100,6 +100,7 @@ pub fn build_edition(source: &Path, output: &Path, language: Language) -> anyhow
         "no translation catalog at {}",
         catalog.display()
     );
+    check_header(&catalog)?;
     let mut book = MDBook::load(source)
         .with_context(|| format!("loading the book at {}", source.display()))?;
     book.config.book.language = Some(language.code.to_string());
@@ -161,8 +162,45 @@ pub fn extract_messages(source: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(pot)
 }
 
+/// The header fields polib (the catalog reader of mdbook-gettext) requires: without one of
+/// them it panics instead of reporting an error. `msgcat` and `msgmerge` keep the header of
+/// their first input, so assembling a catalog from parts can drop them.
+const REQUIRED_HEADER: [&str; 9] = [
+    "Project-Id-Version",
+    "POT-Creation-Date",
+    "PO-Revision-Date",
+    "Language-Team",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Language",
+    "Plural-Forms",
+];
+
+/// Checks that the catalog at `path` has every header field [`REQUIRED_HEADER`] lists.
+pub fn check_header(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the catalog {}", path.display()))?;
+    // The header is the first entry, the one with the empty msgid, up to the first blank line.
+    let header = text
+        .split("\n\n")
+        .find(|entry| entry.lines().any(|line| line == "msgid \"\""))
+        .unwrap_or("");
+    let missing: Vec<&str> = REQUIRED_HEADER
+        .into_iter()
+        .filter(|field| !header.contains(&format!("\"{field}:")))
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the header of {} lacks {missing:?} (copy them from messages.pot's header)",
+        path.display()
+    );
+    Ok(())
+}
+
 /// Reads a `.po` or `.pot` catalog.
 pub fn read_catalog(path: &Path) -> anyhow::Result<Catalog> {
+    check_header(path)?;
     polib::po_file::parse(path)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("reading the catalog {}", path.display()))

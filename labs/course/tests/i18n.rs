@@ -172,6 +172,16 @@ fn the_edition_build_translates_with_the_catalog() {
     assert!(page.contains("FIN=1 opcode=1"), "code is left as it is");
     assert!(!page.contains("A frame carries a message."));
 
+    // A catalog whose header lost a field (as msgcat of parts can) is an error, not a panic.
+    let po = std::fs::read_to_string(book.join("po/vi.po")).unwrap();
+    std::fs::write(
+        book.join("po/vi.po"),
+        po.replace("\"Plural-Forms: nplurals=1; plural=0;\\n\"\n", ""),
+    )
+    .unwrap();
+    let error = i18n::build_edition(book, &out, VIETNAMESE).unwrap_err();
+    assert!(format!("{error:#}").contains("Plural-Forms"), "{error:#}");
+
     // Without a catalog, the build says so instead of writing an English "translation".
     std::fs::remove_file(book.join("po/vi.po")).unwrap();
     let error = i18n::build_edition(book, &out, VIETNAMESE).unwrap_err();
