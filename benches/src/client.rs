@@ -63,6 +63,9 @@ pub enum ClientError {
     /// The server closed the connection or stream before replying.
     #[error("the server closed the connection before replying")]
     Closed,
+    /// The transport is a Node peer that is not running in this run.
+    #[error("no Node peer is running for this transport (run benches/peers/install.sh)")]
+    NoPeer,
     /// The workload needs the server's process id (a server in a child process).
     #[error("the server's process id is unknown (is the server a child process?)")]
     NoServerPid,
@@ -159,12 +162,17 @@ impl Connection {
                     reader: FrameReader::default(),
                 }
             }
-            Transport::Ws => {
-                let stream = open_socket(addrs.http, nodelay, &counters).await?;
+            Transport::Ws | Transport::NodeWs => {
+                // The same client for both servers: only the address differs.
+                let (addr, path) = match transport {
+                    Transport::NodeWs => (addrs.node_ws.ok_or(ClientError::NoPeer)?, "/"),
+                    _ => (addrs.http, "/ws"),
+                };
+                let stream = open_socket(addr, nodelay, &counters).await?;
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(MAX_FRAME))
                     .max_frame_size(Some(MAX_FRAME));
-                let url = format!("ws://{}/ws", addrs.http);
+                let url = format!("ws://{addr}{path}");
                 let (socket, _response) =
                     tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
                 Inner::Ws(Box::new(socket))

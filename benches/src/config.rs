@@ -73,6 +73,105 @@ pub enum ConfigError {
     /// A list flag given with nothing in it.
     #[error("the list of {0} is empty")]
     Empty(&'static str),
+    /// A workload name that is not one of [`Workload::ALL`].
+    #[error("unknown workload '{given}' (known: {known})")]
+    UnknownWorkload {
+        /// What was typed.
+        given: String,
+        /// The names that would have worked.
+        known: String,
+    },
+    /// An ack payload over the gateway's echo limit.
+    #[error(
+        "the ack workload's payload is at most {max} characters (the gateway lab's echo limit), not {size}"
+    )]
+    AckPayloadTooLarge {
+        /// The size asked for.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// What a run measures: one or more workloads, each in its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// One request, one reply, over every transport and payload size (chapter 11).
+    Echo,
+    /// A new connection and its first reply (chapter 11).
+    Setup,
+    /// Server memory per idle connection, per transport (chapter 11).
+    Memory,
+    /// The server pushes a stream of updates (chapter 11).
+    Push,
+    /// Request and acknowledgement: the gateway lab against Socket.IO (chapter 6).
+    Ack,
+    /// A room of N members receiving R messages per second: the rooms lab against
+    /// Socket.IO's rooms (chapter 7).
+    Rooms,
+    /// One publish to N subscribers: the broadcast lab's two ways, the raw-TCP floor and
+    /// Socket.IO's `io.emit` (chapter 9).
+    Fanout,
+}
+
+impl Workload {
+    /// Every workload, in the order a run makes them.
+    pub const ALL: [Workload; 7] = [
+        Workload::Echo,
+        Workload::Setup,
+        Workload::Push,
+        Workload::Memory,
+        Workload::Ack,
+        Workload::Rooms,
+        Workload::Fanout,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Echo => "echo",
+            Workload::Setup => "setup",
+            Workload::Memory => "memory",
+            Workload::Push => "push",
+            Workload::Ack => "ack",
+            Workload::Rooms => "rooms",
+            Workload::Fanout => "fanout",
+        }
+    }
+}
+
+impl FromStr for Workload {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        let alias = match wanted.as_str() {
+            "fan-out" | "broadcast" => "fanout",
+            "room" => "rooms",
+            "idle" | "idle-memory" => "memory",
+            "connect" | "connection-setup" => "setup",
+            other => other,
+        };
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == alias)
+            .ok_or_else(|| ConfigError::UnknownWorkload {
+                given: s.to_string(),
+                known: Workload::ALL.map(Workload::name).join(", "),
+            })
+    }
+}
+
+/// Reads a comma-separated list of workloads (`all` for every one).
+pub fn parse_workloads(s: &str) -> Result<Vec<Workload>, ConfigError> {
+    if s.trim().eq_ignore_ascii_case("all") {
+        return Ok(Workload::ALL.to_vec());
+    }
+    let mut list = parse_list("workloads", s, str::parse)?;
+    list.sort();
+    list.dedup();
+    Ok(list)
 }
 
 /// Reads a payload size: `16`, `4k`, `4KiB`, `1m`, `1MiB` (k and m are binary: 1024).

@@ -24,19 +24,25 @@
 //! cores; warm-up discarded; repetitions with their spread; HdrHistogram; open loop without
 //! coordinated omission; payloads verified.
 
+pub mod ack;
 pub mod charts;
 pub mod child;
 pub mod client;
 pub mod config;
 pub mod counting;
+pub mod delivery;
+pub mod floor;
+pub mod labs;
 pub mod load;
 pub mod machine;
+pub mod peers;
 pub mod procstat;
 pub mod program;
 pub mod report;
 pub mod run;
 pub mod server;
 pub mod soak;
+pub mod socketio;
 pub mod stats;
 pub mod transport;
 pub mod wire;

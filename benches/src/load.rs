@@ -32,6 +32,7 @@ use crate::config::{ConfigError, EchoSpec, LoadMode};
 use crate::procstat;
 use crate::server::ServerAddrs;
 use crate::stats::{self, Latency};
+use crate::transport::Transport;
 use crate::wire;
 
 /// A request that takes longer than this is abandoned and counted as an error: a hung
@@ -48,6 +49,18 @@ pub struct Target {
     /// The server's process id, to read its CPU time and memory; `None` when the server
     /// shares the client's process (tests), where its CPU cannot be told apart.
     pub server_pid: Option<u32>,
+    /// The Node `ws` peer's process id, when it runs ([`ServerAddrs::node_ws`]).
+    pub node_pid: Option<u32>,
+}
+
+impl Target {
+    /// The process serving `transport`: the Node peer's for [`Transport::NodeWs`].
+    pub fn pid_for(&self, transport: Transport) -> Option<u32> {
+        match transport {
+            Transport::NodeWs => self.node_pid,
+            _ => self.server_pid,
+        }
+    }
 }
 
 /// Why a measurement could not be made at all (errors *during* a measurement are counted
@@ -70,7 +83,9 @@ pub enum LoadError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// What one echo measurement produced.
+/// What one measurement produced: an echo run, connection setups, a stream of pushed
+/// updates. The one record every workload fills; [`Measurement::figures`] turns it into the
+/// per-operation [`Figures`] written to the result files.
 #[derive(Debug, Clone)]
 pub struct Measurement {
     /// Latencies of the successful measured requests, nanoseconds.
@@ -93,9 +108,9 @@ pub struct Measurement {
     pub client_cpu_ns: Option<u64>,
 }
 
-/// The per-request figures derived from a [`Measurement`], as written to the result files.
+/// The per-operation figures derived from a [`Measurement`], as written to the result files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct EchoFigures {
+pub struct Figures {
     /// Latency percentiles.
     pub latency: Latency,
     /// Correct replies in the measured part.
@@ -114,12 +129,39 @@ pub struct EchoFigures {
     pub client_cpu_us_per_msg: Option<f64>,
 }
 
+impl Default for Measurement {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Measurement {
-    /// Computes the per-request figures.
-    pub fn figures(&self) -> EchoFigures {
+    /// An empty measurement, for a workload to fill.
+    pub fn new() -> Self {
+        Self {
+            histogram: stats::new_histogram(),
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            bytes_written: 0,
+            bytes_read: 0,
+            server_cpu_ns: None,
+            client_cpu_ns: None,
+        }
+    }
+
+    /// Counts a failed operation, keeping the first error for the report.
+    pub fn fail(&mut self, error: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(error);
+    }
+
+    /// Computes the per-operation figures.
+    pub fn figures(&self) -> Figures {
         let n = self.ok.max(1) as f64;
         let secs = self.elapsed.as_secs_f64();
-        EchoFigures {
+        Figures {
             latency: Latency::from_histogram(&self.histogram),
             ok: self.ok,
             errors: self.errors,
@@ -133,6 +175,40 @@ impl Measurement {
             server_cpu_us_per_msg: self.server_cpu_ns.map(|ns| ns as f64 / 1000.0 / n),
             client_cpu_us_per_msg: self.client_cpu_ns.map(|ns| ns as f64 / 1000.0 / n),
         }
+    }
+}
+
+/// CPU time of the server (another process, when it is one) and of this process, read from
+/// `/proc` at the start of a measured part and again at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuClock {
+    /// The server's process, if it is not this one.
+    server_pid: Option<u32>,
+    /// The server's CPU time at the start, nanoseconds.
+    server_start: Option<u64>,
+    /// This process's CPU time at the start, nanoseconds.
+    client_start: Option<u64>,
+}
+
+impl CpuClock {
+    /// Reads both CPU times now.
+    pub fn start(server_pid: Option<u32>) -> Self {
+        Self {
+            server_pid,
+            server_start: server_pid.and_then(procstat::cpu_ns),
+            client_start: procstat::cpu_ns(std::process::id()),
+        }
+    }
+
+    /// Reads both again and stores what was spent since [`CpuClock::start`].
+    pub fn stop(self, measurement: &mut Measurement) {
+        let spent =
+            |start: Option<u64>, end: Option<u64>| start.zip(end).map(|(a, b)| b.saturating_sub(a));
+        measurement.server_cpu_ns = spent(
+            self.server_start,
+            self.server_pid.and_then(procstat::cpu_ns),
+        );
+        measurement.client_cpu_ns = spent(self.client_start, procstat::cpu_ns(std::process::id()));
     }
 }
 
@@ -255,21 +331,10 @@ pub async fn measure_echo(spec: &EchoSpec, target: &Target) -> Result<Measuremen
 
     // CPU is read at the end of the warm-up and after the last loop finishes.
     tokio::time::sleep_until(schedule.warm_end).await;
-    let server_cpu_start = target.server_pid.and_then(procstat::cpu_ns);
-    let client_cpu_start = procstat::cpu_ns(std::process::id());
+    let cpu = CpuClock::start(target.pid_for(spec.transport));
 
     let mut histogram = stats::new_histogram();
-    let mut measurement = Measurement {
-        histogram: stats::new_histogram(),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        bytes_written: 0,
-        bytes_read: 0,
-        server_cpu_ns: None,
-        client_cpu_ns: None,
-    };
+    let mut measurement = Measurement::new();
     let mut last_done = schedule.warm_end;
     while let Some(result) = tasks.join_next().await {
         let result = result?;
@@ -286,17 +351,10 @@ pub async fn measure_echo(spec: &EchoSpec, target: &Target) -> Result<Measuremen
             last_done = last_done.max(done);
         }
     }
-    let server_cpu_end = target.server_pid.and_then(procstat::cpu_ns);
-    let client_cpu_end = procstat::cpu_ns(std::process::id());
 
     measurement.histogram = histogram;
     measurement.elapsed = last_done - schedule.warm_end;
-    measurement.server_cpu_ns = server_cpu_start
-        .zip(server_cpu_end)
-        .map(|(a, b)| b.saturating_sub(a));
-    measurement.client_cpu_ns = client_cpu_start
-        .zip(client_cpu_end)
-        .map(|(a, b)| b.saturating_sub(a));
+    cpu.stop(&mut measurement);
     Ok(measurement)
 }
 

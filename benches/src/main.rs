@@ -18,10 +18,12 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use bench::config::{self, ConfigError, LoadMode};
+use bench::config::{self, ConfigError, LoadMode, Workload};
+use bench::labs::LabServer;
 use bench::machine::MachineInfo;
 use bench::report::{self, RunReport};
 use bench::run::{self, RunConfig, ServerLauncher};
+use bench::run::{AckSettings, BatchSettings, GroupSettings};
 use bench::server::{self, ServerOptions, StallPlan};
 use bench::transport::{Encoding, Transport};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -44,16 +46,26 @@ enum Command {
     /// Only serve every transport on 127.0.0.1 (random ports) and print their addresses as
     /// one JSON line; `run` starts this as its child process. Exits when stdin closes.
     Serve(ServeArgs),
+    /// Only serve one of the course's labs (or the fan-out floor) on 127.0.0.1 and print its
+    /// address as one JSON line; `run` starts this for the ack, rooms and fan-out workloads.
+    /// Exits when stdin closes.
+    ServeLab(ServeLabArgs),
 }
 
-/// The two prepared runs.
+/// The prepared runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Preset {
     /// About a minute: every transport and payload size, one connection, protobuf, 3
     /// repetitions of 0.45 s; plus connection setup, server push and idle memory.
     Quick,
-    /// About 45 minutes: both encodings, closed loops at 1 and 16 connections, an open
-    /// loop at 1000 requests/s, 5 repetitions of 2 s.
+    /// About three minutes: our servers against the stacks learners would use instead:
+    /// WebSocket echo against Node's `ws` at 16 B and 4 KiB; the gateway's ack against
+    /// Socket.IO's; a room of 1000 members and a fan-out to 1000 subscribers against
+    /// Socket.IO; with raw TCP and the fan-out floor in the same run.
+    Peers,
+    /// About 50 minutes: both encodings, closed loops at 1 and 16 connections, an open
+    /// loop at 1000 requests/s, 5 repetitions of 2 s; and every other workload, the fan-out
+    /// at 1000 and 10 000 subscribers.
     Full,
 }
 
@@ -63,16 +75,26 @@ enum Preset {
 #[command(after_help = "\
 Examples:
   bench run --preset quick
+  bench run --preset peers                               # against Node ws and Socket.IO
+  bench run --workload rooms --members 1000              # chapter 7's room
+  bench run --workload fanout --subscribers 1000,10000   # chapter 9's fan-out
   bench run --transports tcp,ws,grpc-stream --sizes 64,4k --concurrency 1,8
   bench run --transports tcp,http2 --sizes 4k --rate 2000 --connections 16
   bench run --nagle --transports tcp,http2,grpc-unary --sizes 4k   # show the Nagle stall
 
-Transports: tcp (raw TCP, the floor), ws, http1, http2, grpc-unary, grpc-stream, or all.
-Sizes take k and m suffixes (binary): 16, 256, 4k, 64k, 1m; at most 4m.")]
+Transports: tcp (raw TCP, the floor), ws, node-ws (Node's ws), http1, http2, grpc-unary,
+grpc-stream, or all.
+Workloads: echo, setup, memory, push, ack, rooms, fanout, or all.
+Sizes take k and m suffixes (binary): 16, 256, 4k, 64k, 1m; at most 4m.
+Node's ws and Socket.IO come from benches/peers (run benches/peers/install.sh once); where
+they are missing, their rows are skipped with the reason.")]
 struct RunArgs {
     /// The starting point; every other flag overrides part of it.
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
+    /// Workloads to run, comma-separated (default: the preset's).
+    #[arg(long, value_name = "LIST", value_parser = config::parse_workloads)]
+    workload: Option<::std::vec::Vec<config::Workload>>,
     /// Transports to compare, comma-separated (raw TCP is needed for the ratios).
     #[arg(long, value_name = "LIST", value_parser = config::parse_transports)]
     transports: Option<::std::vec::Vec<Transport>>,
@@ -115,9 +137,36 @@ struct RunArgs {
     /// Payload size of pushed updates.
     #[arg(long, value_name = "SIZE", value_parser = config::parse_size, default_value = "256")]
     push_size: usize,
-    /// Only the echo workload: no connection setup, push or idle memory.
-    #[arg(long)]
+    /// Only the echo workload (the same as `--workload echo`).
+    #[arg(long, conflicts_with = "workload")]
     echo_only: bool,
+    /// Ack workload: payload sizes in characters, comma-separated (at most 280).
+    #[arg(long, value_name = "LIST", value_parser = parse_sizes)]
+    ack_sizes: Option<::std::vec::Vec<usize>>,
+    /// Ack workload: requests timed per server and size.
+    #[arg(long, value_name = "N", value_parser = parse_acks)]
+    acks: Option<usize>,
+    /// Rooms workload: members of the room, comma-separated (one measurement each).
+    #[arg(long, value_name = "LIST", value_parser = parse_receivers)]
+    members: Option<::std::vec::Vec<usize>>,
+    /// Rooms workload: messages per second sent to the room.
+    #[arg(long, value_name = "N", value_parser = parse_message_rate)]
+    room_rate: Option<u32>,
+    /// Fan-out workload: subscribers, comma-separated (one measurement each).
+    #[arg(long, value_name = "LIST", value_parser = parse_receivers)]
+    subscribers: Option<::std::vec::Vec<usize>>,
+    /// Fan-out workload: broadcasts per second.
+    #[arg(long, value_name = "N", value_parser = parse_message_rate)]
+    broadcast_rate: Option<u32>,
+    /// Rooms and fan-out: length of the latency run (e.g. 5s).
+    #[arg(long, value_parser = config::parse_duration)]
+    group_duration: Option<Duration>,
+    /// Rooms and fan-out: messages sent back to back in the throughput run.
+    #[arg(long, value_name = "N", value_parser = parse_burst)]
+    burst: Option<u64>,
+    /// Fan-out: the batching comparison's window in milliseconds (0: skip the comparison).
+    #[arg(long, value_name = "MS")]
+    batching_window_ms: Option<u64>,
     /// Turn TCP_NODELAY off on every socket, to show Nagle's algorithm meeting delayed
     /// ACKs. Never for real measurements.
     #[arg(long)]
@@ -137,6 +186,22 @@ struct RunArgs {
     /// No progress bar (for logs and CI).
     #[arg(long)]
     quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ServeLabArgs {
+    /// Which server.
+    #[arg(value_enum)]
+    server: LabServer,
+    /// Clients it must hold (its connection and room limits are set above this).
+    #[arg(long, default_value_t = 1000)]
+    capacity: usize,
+    /// Pin the server to this core.
+    #[arg(long)]
+    core: Option<usize>,
+    /// Tokio worker threads.
+    #[arg(long, default_value_t = 1, value_parser = parse_threads)]
+    threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +252,22 @@ fn parse_push(s: &str) -> Result<usize, ConfigError> {
 fn parse_threads(s: &str) -> Result<usize, ConfigError> {
     config::parse_count("threads", s)
 }
+fn parse_acks(s: &str) -> Result<usize, ConfigError> {
+    config::parse_count("ack requests", s)
+}
+fn parse_receivers(s: &str) -> Result<Vec<usize>, ConfigError> {
+    config::parse_list("receivers", s, |c| config::parse_count("receivers", c))
+}
+fn parse_message_rate(s: &str) -> Result<u32, ConfigError> {
+    let n = config::parse_count("messages per second", s)?;
+    u32::try_from(n).map_err(|_| ConfigError::BadNumber {
+        what: "messages per second",
+        given: s.to_string(),
+    })
+}
+fn parse_burst(s: &str) -> Result<u64, ConfigError> {
+    config::parse_count("burst", s).map(|n| n as u64)
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -200,7 +281,17 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run_command(*args),
         Command::Serve(args) => serve_command(args),
+        Command::ServeLab(args) => serve_lab_command(args),
     }
+}
+
+fn serve_lab_command(args: ServeLabArgs) -> anyhow::Result<()> {
+    if let Some(core) = args.core {
+        pin_to(core)?;
+    }
+    // Thousands of clients need thousands of descriptors: the soft limit up to the hard one.
+    rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    runtime(args.threads)?.block_on(bench::labs::serve_child(args.server, args.capacity))
 }
 
 /// Pins the calling thread (and so every thread it starts later: tokio's workers inherit
@@ -273,6 +364,29 @@ fn preset_config(preset: Preset) -> RunConfig {
             idle_connections: Some(500),
             push: Some((5000, 256)),
             nodelay: true,
+            echo: true,
+            ack: None,
+            rooms: None,
+            fanout: None,
+            batching: None,
+        },
+        Preset::Peers => RunConfig {
+            transports: vec![Transport::Tcp, Transport::Ws, Transport::NodeWs],
+            encodings: vec![Encoding::Proto],
+            sizes: vec![16, 4096],
+            modes: vec![LoadMode::Closed { concurrency: 1 }],
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_secs(1),
+            repetitions: 5,
+            setup_count: None,
+            idle_connections: None,
+            push: None,
+            nodelay: true,
+            echo: true,
+            ack: Some(ack_settings()),
+            rooms: Some(rooms_settings(vec![1000])),
+            fanout: Some(fanout_settings(vec![1000])),
+            batching: None,
         },
         Preset::Full => RunConfig {
             transports: Transport::ALL.to_vec(),
@@ -293,7 +407,53 @@ fn preset_config(preset: Preset) -> RunConfig {
             idle_connections: Some(2000),
             push: Some((50_000, 256)),
             nodelay: true,
+            echo: true,
+            ack: Some(ack_settings()),
+            rooms: Some(rooms_settings(vec![1000])),
+            fanout: Some(fanout_settings(vec![1000, 10_000])),
+            batching: Some(BatchSettings {
+                receivers: 1000,
+                update_rate: 100,
+                duration: Duration::from_secs(5),
+                window_ms: 100,
+            }),
         },
+    }
+}
+
+/// A workload's settings when `wanted`: the preset's own, or else `fallback` (the full
+/// preset's); none when not wanted.
+fn pick<T>(wanted: bool, ours: Option<T>, fallback: Option<T>) -> Option<T> {
+    if wanted { ours.or(fallback) } else { None }
+}
+
+/// The ack workload of the presets: 16 B and 256 B (the gateway's echo takes 280 at most).
+fn ack_settings() -> AckSettings {
+    AckSettings {
+        sizes: vec![16, 256],
+        count: 2000,
+    }
+}
+
+/// The rooms workload of the presets: 100 messages per second for 10 s (chapter 7's run),
+/// and a burst of 50.
+fn rooms_settings(receivers: Vec<usize>) -> GroupSettings {
+    GroupSettings {
+        receivers,
+        rate: 100,
+        duration: Duration::from_secs(10),
+        burst: 50,
+    }
+}
+
+/// The fan-out workload of the presets: 10 broadcasts per second for 5 s (chapter 9's
+/// run), and a burst of 50.
+fn fanout_settings(receivers: Vec<usize>) -> GroupSettings {
+    GroupSettings {
+        receivers,
+        rate: 10,
+        duration: Duration::from_secs(5),
+        burst: 50,
     }
 }
 
@@ -335,10 +495,63 @@ fn run_command(args: RunArgs) -> anyhow::Result<()> {
         }
         config.modes = modes;
     }
-    if args.echo_only {
-        config.setup_count = None;
-        config.idle_connections = None;
-        config.push = None;
+    let workloads = if args.echo_only {
+        Some(vec![Workload::Echo])
+    } else {
+        args.workload
+    };
+    if let Some(workloads) = workloads {
+        let wants = |w: Workload| workloads.contains(&w);
+        config.echo = wants(Workload::Echo);
+        // A workload the preset does not run gets the settings of the full preset.
+        let full = preset_config(Preset::Full);
+        config.setup_count = pick(wants(Workload::Setup), config.setup_count, full.setup_count);
+        config.idle_connections = pick(
+            wants(Workload::Memory),
+            config.idle_connections,
+            full.idle_connections,
+        );
+        config.push = pick(wants(Workload::Push), config.push, full.push);
+        config.ack = pick(wants(Workload::Ack), config.ack, full.ack);
+        config.rooms = pick(wants(Workload::Rooms), config.rooms, full.rooms);
+        config.fanout = pick(wants(Workload::Fanout), config.fanout, full.fanout);
+        config.batching = pick(wants(Workload::Fanout), config.batching, full.batching);
+    }
+    if let Some(ack) = &mut config.ack {
+        if let Some(sizes) = args.ack_sizes {
+            ack.sizes = sizes;
+        }
+        if let Some(n) = args.acks {
+            ack.count = n as u64;
+        }
+    }
+    for (group, receivers, rate) in [
+        (&mut config.rooms, args.members, args.room_rate),
+        (&mut config.fanout, args.subscribers, args.broadcast_rate),
+    ] {
+        if let Some(group) = group {
+            if let Some(receivers) = receivers {
+                group.receivers = receivers;
+            }
+            if let Some(rate) = rate {
+                group.rate = rate;
+            }
+            if let Some(d) = args.group_duration {
+                group.duration = d;
+            }
+            if let Some(b) = args.burst {
+                group.burst = b;
+            }
+        }
+    }
+    match args.batching_window_ms {
+        Some(0) => config.batching = None,
+        Some(ms) => {
+            if let Some(b) = &mut config.batching {
+                b.window_ms = ms;
+            }
+        }
+        None => {}
     }
     if let Some(n) = args.setup {
         config.setup_count = Some(n);

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::LoadMode;
+use crate::delivery::{DeliveryResult, Receiving};
 use crate::machine::MachineInfo;
 use crate::run::{EchoCell, RunConfig, RunResults};
 
@@ -233,8 +234,8 @@ fn other_tables(results: &RunResults) -> Vec<(String, Table)> {
                 fmt_ratio(s.p50_vs_tcp),
                 fmt_us(f.latency.p99_us),
                 fmt_us(f.latency.max_us),
-                fmt_rate(f.per_second),
-                format!("{:.0}+{:.0}", f.bytes_out_per_op, f.bytes_in_per_op),
+                fmt_rate(f.throughput),
+                format!("{:.0}+{:.0}", f.bytes_out_per_msg, f.bytes_in_per_msg),
                 f.errors.to_string(),
             ]);
         }
@@ -262,8 +263,8 @@ fn other_tables(results: &RunResults) -> Vec<(String, Table)> {
                 fmt_us(f.latency.p50_us),
                 fmt_us(f.latency.p99_us),
                 fmt_us(f.latency.max_us),
-                fmt_rate(f.per_second),
-                format!("{:.0}", f.bytes_in_per_op),
+                fmt_rate(f.throughput),
+                format!("{:.0}", f.bytes_in_per_msg),
                 f.errors.to_string(),
             ]);
         }
@@ -303,7 +304,171 @@ fn other_tables(results: &RunResults) -> Vec<(String, Table)> {
         }
         tables.push(("Server memory per idle connection".to_string(), t));
     }
+    if !results.ack.is_empty() {
+        let mut t = Table::new(&[
+            "size",
+            "server",
+            "p50 µs",
+            "p99 µs",
+            "max µs",
+            "acks/s",
+            "srv CPU µs/ack",
+            "errors",
+        ]);
+        for a in &results.ack {
+            let f = &a.figures;
+            t.push(vec![
+                fmt_size(a.size),
+                a.server.label().into(),
+                fmt_us(f.latency.p50_us),
+                fmt_us(f.latency.p99_us),
+                fmt_us(f.latency.max_us),
+                fmt_rate(f.throughput),
+                f.server_cpu_us_per_msg.map(fmt_us).unwrap_or_default(),
+                f.errors.to_string(),
+            ]);
+        }
+        tables.push((
+            "Request and acknowledgement, one connection, one request at a time".to_string(),
+            t,
+        ));
+    }
+    for (title, rows) in [
+        (
+            "Rooms: one room of N members, a message to the room reaches each",
+            &results.rooms,
+        ),
+        (
+            "Fan-out: one publish reaches every subscriber",
+            &results.fanout,
+        ),
+    ] {
+        if !rows.is_empty() {
+            tables.push((title.to_string(), delivery_table(rows)));
+        }
+    }
+    let floors: Vec<&DeliveryResult> = results
+        .fanout
+        .iter()
+        .filter(|r| r.floor_pass.is_some())
+        .collect();
+    if !floors.is_empty() {
+        let mut t = Table::new(&["subscribers", "pass p50", "p99", "max", "per write"]);
+        for r in floors {
+            let pass = r.floor_pass.unwrap_or_default();
+            t.push(vec![
+                r.spec.receivers.to_string(),
+                fmt_duration_us(pass.p50_us),
+                fmt_duration_us(pass.p99_us),
+                fmt_duration_us(pass.max_us),
+                fmt_duration_us(pass.p50_us / r.spec.receivers as f64),
+            ]);
+        }
+        tables.push((
+            format!(
+                "The floor's server: one pass writing a {}-byte frame to every subscriber, one thread",
+                crate::floor::FRAME_LEN
+            ),
+            t,
+        ));
+    }
+    if !results.batching.is_empty() {
+        let mut t = Table::new(&[
+            "window",
+            "broadcasts",
+            "frames delivered",
+            "update latency p50",
+            "p99",
+            "max",
+            "updates missing",
+        ]);
+        for b in &results.batching {
+            t.push(vec![
+                format!("{} ms", b.window_ms),
+                b.broadcasts.to_string(),
+                b.frames.to_string(),
+                fmt_duration_us(b.latency.p50_us),
+                fmt_duration_us(b.latency.p99_us),
+                fmt_duration_us(b.latency.max_us),
+                b.missing.to_string(),
+            ]);
+        }
+        let first = &results.batching[0];
+        tables.push((
+            format!(
+                "Batching: {} subscribers, {} updates/s, the broadcast lab's scaling way",
+                first.receivers, first.update_rate
+            ),
+            t,
+        ));
+    }
     tables
+}
+
+/// A latency in µs, written in ms from a millisecond up: the fan-out tables span both.
+pub fn fmt_duration_us(us: f64) -> String {
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+/// The rows of a rooms or fan-out workload, each with its ratios to Socket.IO's row for the
+/// same number of receivers (the comparison the course's goals are stated in).
+fn delivery_table(rows: &[DeliveryResult]) -> Table {
+    let mut t = Table::new(&[
+        "receivers",
+        "server",
+        "KiB/idle conn",
+        "×sio",
+        "latency p50",
+        "p99",
+        "×sio",
+        "max",
+        "missing",
+        "burst deliveries/s",
+        "×sio",
+        "srv CPU µs/delivery",
+        "missing",
+        "client cores busy",
+    ]);
+    for r in rows {
+        let sio = rows
+            .iter()
+            .find(|o| o.server == Receiving::SocketIo && o.spec.receivers == r.spec.receivers);
+        let vs = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+            (Some(a), Some(b)) if a > 0.0 && b > 0.0 => format!("{:.2}×", a / b),
+            _ => NO_RATIO.to_string(),
+        };
+        t.push(vec![
+            r.spec.receivers.to_string(),
+            r.server.label().into(),
+            r.idle_bytes_per_conn
+                .map(|b| format!("{:.1}", b / 1024.0))
+                .unwrap_or_default(),
+            vs(
+                r.idle_bytes_per_conn,
+                sio.and_then(|s| s.idle_bytes_per_conn),
+            ),
+            fmt_duration_us(r.latency.p50_us),
+            fmt_duration_us(r.latency.p99_us),
+            vs(Some(r.latency.p99_us), sio.map(|s| s.latency.p99_us)),
+            fmt_duration_us(r.latency.max_us),
+            r.latency_expected
+                .saturating_sub(r.latency_received)
+                .to_string(),
+            format!("{:.0}", r.burst_per_second),
+            vs(Some(r.burst_per_second), sio.map(|s| s.burst_per_second)),
+            r.server_cpu_us_per_delivery
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_default(),
+            r.burst_expected
+                .saturating_sub(r.burst_received)
+                .to_string(),
+        ]);
+    }
+    t
 }
 
 /// The tables for the terminal.
@@ -314,6 +479,9 @@ pub fn terminal_tables(results: &RunResults) -> String {
         .chain(other_tables(results))
     {
         let _ = write!(out, "\n{title}\n{}", table.terminal());
+    }
+    for why in &results.skipped {
+        let _ = writeln!(out, "\nskipped: {why}");
     }
     out
 }
@@ -347,6 +515,12 @@ pub fn markdown(report: &RunReport) -> String {
         .chain(other_tables(&report.results))
     {
         let _ = write!(out, "\n## {title}\n\n{}", table.markdown());
+    }
+    if !report.results.skipped.is_empty() {
+        let _ = writeln!(out, "\n## Skipped\n");
+        for why in &report.results.skipped {
+            let _ = writeln!(out, "- {why}");
+        }
     }
     out
 }
@@ -417,7 +591,7 @@ pub fn write_files(report: &RunReport, dir: &Path) -> std::io::Result<Vec<String
     write("command.txt", format!("{}\n", report.command).as_bytes())?;
     write("echo.csv", echo_csv(&report.results).as_bytes())?;
     write("results.md", markdown(report).as_bytes())?;
-    for (name, svg) in crate::charts::echo_charts(&report.results) {
+    for (name, svg) in crate::charts::run_charts(report) {
         write(&name, svg.as_bytes())?;
     }
     Ok(written)

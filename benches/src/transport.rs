@@ -21,6 +21,9 @@ pub enum Transport {
     /// One WebSocket connection (axum on the server, tokio-tungstenite on the client);
     /// binary frames for protobuf, text frames for JSON.
     Ws,
+    /// The same WebSocket client against Node's `ws` server (`benches/peers/`), the most
+    /// used WebSocket server on npm: what a learner would otherwise deploy.
+    NodeWs,
     /// REST: `POST /echo` on an HTTP/1.1 keep-alive connection.
     Http1,
     /// REST: `POST /echo` on an HTTP/2 connection opened with prior knowledge (h2c), one
@@ -35,9 +38,10 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport, floor first: the order of the tables and charts.
-    pub const ALL: [Transport; 6] = [
+    pub const ALL: [Transport; 7] = [
         Transport::Tcp,
         Transport::Ws,
+        Transport::NodeWs,
         Transport::Http1,
         Transport::Http2,
         Transport::GrpcUnary,
@@ -49,6 +53,7 @@ impl Transport {
         match self {
             Transport::Tcp => "tcp",
             Transport::Ws => "ws",
+            Transport::NodeWs => "node-ws",
             Transport::Http1 => "http1",
             Transport::Http2 => "http2",
             Transport::GrpcUnary => "grpc-unary",
@@ -61,6 +66,7 @@ impl Transport {
         match self {
             Transport::Tcp => "raw TCP (floor)",
             Transport::Ws => "WebSocket",
+            Transport::NodeWs => "WebSocket, Node ws",
             Transport::Http1 => "REST HTTP/1.1",
             Transport::Http2 => "REST HTTP/2",
             Transport::GrpcUnary => "gRPC unary",
@@ -89,6 +95,7 @@ impl FromStr for Transport {
         let alias = match wanted.as_str() {
             "raw" | "raw-tcp" => "tcp",
             "websocket" => "ws",
+            "node" | "nodews" | "ws-node" | "node-websocket" => "node-ws",
             "rest" | "http" | "http1.1" | "rest-http1" => "http1",
             "h2" | "h2c" | "rest-http2" => "http2",
             "grpc" | "unary" => "grpc-unary",

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -29,85 +28,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{ClientError, Connection, grpc_channel};
 use crate::counting::{ByteCounters, CountingStream};
-use crate::load::{REQUEST_TIMEOUT, Target};
+use crate::load::{CpuClock, Measurement, REQUEST_TIMEOUT, Target};
 use crate::procstat;
 use crate::server::http::{push_payload, unix_nanos};
-use crate::stats::{self, Latency};
+use crate::stats;
 use crate::transport::{Encoding, Transport};
 use crate::wire::{self, MAX_FRAME};
-
-/// Latencies and counts of a workload made of independent operations.
-#[derive(Debug, Clone)]
-pub struct Timings {
-    /// Latency of each successful operation, nanoseconds.
-    pub histogram: Histogram<u64>,
-    /// Successful operations.
-    pub ok: u64,
-    /// Failed operations (including wrong payloads).
-    pub errors: u64,
-    /// The first error, for the report.
-    pub first_error: Option<String>,
-    /// Wall time of the whole workload.
-    pub elapsed: Duration,
-    /// Bytes written by the client.
-    pub bytes_written: u64,
-    /// Bytes read by the client.
-    pub bytes_read: u64,
-}
-
-impl Timings {
-    fn new() -> Self {
-        Self {
-            histogram: stats::new_histogram(),
-            ok: 0,
-            errors: 0,
-            first_error: None,
-            elapsed: Duration::ZERO,
-            bytes_written: 0,
-            bytes_read: 0,
-        }
-    }
-
-    fn fail(&mut self, error: String) {
-        self.errors += 1;
-        self.first_error.get_or_insert(error);
-    }
-
-    /// The figures written to the result files.
-    pub fn figures(&self) -> TimingFigures {
-        let secs = self.elapsed.as_secs_f64();
-        let n = self.ok.max(1) as f64;
-        TimingFigures {
-            latency: Latency::from_histogram(&self.histogram),
-            ok: self.ok,
-            errors: self.errors,
-            per_second: if secs > 0.0 {
-                self.ok as f64 / secs
-            } else {
-                0.0
-            },
-            bytes_out_per_op: self.bytes_written as f64 / n,
-            bytes_in_per_op: self.bytes_read as f64 / n,
-        }
-    }
-}
-
-/// The summary of a [`Timings`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct TimingFigures {
-    /// Latency percentiles.
-    pub latency: Latency,
-    /// Successful operations.
-    pub ok: u64,
-    /// Failed operations.
-    pub errors: u64,
-    /// Operations per second over the whole workload.
-    pub per_second: f64,
-    /// Client → server bytes per operation.
-    pub bytes_out_per_op: f64,
-    /// Server → client bytes per operation.
-    pub bytes_in_per_op: f64,
-}
 
 /// Opens `count` connections one after the other, each doing one echo of `size` bytes,
 /// and times connect + handshake + first reply.
@@ -117,9 +43,10 @@ pub async fn measure_setup(
     target: &Target,
     count: usize,
     size: usize,
-) -> Timings {
+) -> Measurement {
     let payload = wire::payload(size);
-    let mut timings = Timings::new();
+    let mut timings = Measurement::new();
+    let cpu = CpuClock::start(target.pid_for(transport));
     let started = Instant::now();
     for seq in 0..count as u64 {
         let request = EchoRequest {
@@ -151,6 +78,7 @@ pub async fn measure_setup(
         }
     }
     timings.elapsed = started.elapsed();
+    cpu.stop(&mut timings);
     timings
 }
 
@@ -176,7 +104,7 @@ pub async fn measure_idle_memory(
     target: &Target,
     count: usize,
 ) -> Result<MemoryFigures, ClientError> {
-    let pid = target.server_pid.ok_or(ClientError::NoServerPid)?;
+    let pid = target.pid_for(transport).ok_or(ClientError::NoServerPid)?;
     let rss = || {
         procstat::rss_bytes(pid)
             .ok_or_else(|| ClientError::Io(std::io::Error::other("cannot read the server's VmRSS")))
@@ -259,9 +187,10 @@ fn check_update(update: &Update, expected_seq: u64, payload: &Bytes) -> Result<(
 
 /// Receives `count` pushed updates of `size` bytes by `kind`, timing each from its creation
 /// on the server to its arrival here.
-pub async fn measure_push(kind: PushKind, target: &Target, count: u64, size: u32) -> Timings {
-    let mut timings = Timings::new();
+pub async fn measure_push(kind: PushKind, target: &Target, count: u64, size: u32) -> Measurement {
+    let mut timings = Measurement::new();
     let counters = Arc::new(ByteCounters::default());
+    let cpu = CpuClock::start(target.server_pid);
     let started = Instant::now();
     let outcome = tokio::time::timeout(
         REQUEST_TIMEOUT + Duration::from_millis(count),
@@ -277,6 +206,7 @@ pub async fn measure_push(kind: PushKind, target: &Target, count: u64, size: u32
     let (w, r) = counters.snapshot();
     timings.bytes_written = w;
     timings.bytes_read = r;
+    cpu.stop(&mut timings);
     timings
 }
 
@@ -286,10 +216,10 @@ async fn push_inner(
     count: u64,
     size: u32,
     counters: &Arc<ByteCounters>,
-    timings: &mut Timings,
+    timings: &mut Measurement,
 ) -> Result<(), ClientError> {
     let payload = push_payload(size as usize);
-    let on_update = |update: Update, expected: u64, timings: &mut Timings| {
+    let on_update = |update: Update, expected: u64, timings: &mut Measurement| {
         let latency = unix_nanos().saturating_sub(update.sent_at_unix_nanos);
         match check_update(&update, expected, &payload) {
             Ok(()) => {

@@ -17,7 +17,16 @@ fn library_refuses_bad_values() {
     assert!(matches!(err, ConfigError::UnknownTransport { .. }));
     assert_eq!(
         err.to_string(),
-        "unknown transport 'carrier-pigeon' (known: tcp, ws, http1, http2, grpc-unary, grpc-stream)"
+        "unknown transport 'carrier-pigeon' (known: tcp, ws, node-ws, http1, http2, grpc-unary, grpc-stream)"
+    );
+    let err = config::parse_workloads("echo,rooms,carrier-pigeon").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown workload 'carrier-pigeon' (known: echo, setup, push, memory, ack, rooms, fanout)"
+    );
+    assert_eq!(
+        config::parse_workloads("fan-out,echo,echo").unwrap(),
+        vec![config::Workload::Echo, config::Workload::Fanout]
     );
     assert_eq!(config::parse_size("0"), Err(ConfigError::PayloadZero));
     assert_eq!(

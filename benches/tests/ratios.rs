@@ -11,13 +11,12 @@
 use std::time::Duration;
 
 use bench::config::{EchoSpec, LoadMode};
-use bench::load::EchoFigures;
+use bench::load::Figures;
 use bench::machine::MachineInfo;
 use bench::report::{self, RunReport};
 use bench::run::{self, EchoCell, RunConfig, RunResults, SetupResult};
 use bench::stats::Latency;
 use bench::transport::{Encoding, Transport};
-use bench::workloads::TimingFigures;
 
 /// What a table shows in place of a ratio that has no baseline.
 const NO_RATIO: &str = "—";
@@ -25,8 +24,8 @@ const NO_RATIO: &str = "—";
 const SIZES: [usize; 2] = [16, 4096];
 
 /// Figures as a working transport measures them: everything above zero.
-fn figures(p50_us: f64) -> EchoFigures {
-    EchoFigures {
+fn figures(p50_us: f64) -> Figures {
+    Figures {
         latency: Latency {
             p50_us,
             p90_us: p50_us * 1.2,
@@ -46,8 +45,8 @@ fn figures(p50_us: f64) -> EchoFigures {
 }
 
 /// Figures of a measurement where every request failed: nothing to divide by.
-fn failed() -> EchoFigures {
-    EchoFigures {
+fn failed() -> Figures {
+    Figures {
         latency: Latency::default(),
         ok: 0,
         errors: 10,
@@ -59,7 +58,7 @@ fn failed() -> EchoFigures {
     }
 }
 
-fn cell(transport: Transport, size: usize, median: EchoFigures) -> EchoCell {
+fn cell(transport: Transport, size: usize, median: Figures) -> EchoCell {
     EchoCell {
         spec: EchoSpec {
             transport,
@@ -81,7 +80,7 @@ fn cell(transport: Transport, size: usize, median: EchoFigures) -> EchoCell {
 fn setup(transport: Transport, p50_us: f64) -> SetupResult {
     SetupResult {
         transport,
-        figures: TimingFigures {
+        figures: Figures {
             latency: Latency {
                 p50_us,
                 p99_us: p50_us * 2.0,
@@ -90,9 +89,10 @@ fn setup(transport: Transport, p50_us: f64) -> SetupResult {
             },
             ok: if p50_us > 0.0 { 100 } else { 0 },
             errors: if p50_us > 0.0 { 0 } else { 100 },
-            per_second: if p50_us > 0.0 { 1e6 / p50_us } else { 0.0 },
-            bytes_out_per_op: 100.0,
-            bytes_in_per_op: 100.0,
+            throughput: if p50_us > 0.0 { 1e6 / p50_us } else { 0.0 },
+            bytes_out_per_msg: 100.0,
+            bytes_in_per_msg: 100.0,
+            ..Figures::default()
         },
         p50_vs_tcp: None,
         first_error: None,
@@ -130,13 +130,17 @@ fn report(mut echo: Vec<EchoCell>, mut setup: Vec<SetupResult>) -> RunReport {
             idle_connections: None,
             push: None,
             nodelay: true,
+            echo: true,
+            ack: None,
+            rooms: None,
+            fanout: None,
+            batching: None,
         },
         placement: "not pinned".into(),
         results: RunResults {
             echo,
             setup,
-            memory: Vec::new(),
-            push: Vec::new(),
+            ..RunResults::default()
         },
     }
 }

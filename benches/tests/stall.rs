@@ -41,6 +41,7 @@ async fn measure(mode: LoadMode) -> (Latency, u64) {
         addrs: server.addrs,
         nodelay: true,
         server_pid: None,
+        node_pid: None,
     };
     let spec = EchoSpec {
         transport: Transport::Tcp,

@@ -38,6 +38,10 @@ pub struct ServerAddrs {
     pub http: SocketAddr,
     /// tonic's gRPC server.
     pub grpc: SocketAddr,
+    /// Node's `ws` echo server (`benches/peers/node-ws-echo.mjs`), when the run has it: not
+    /// part of this process, started beside it by the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ws: Option<SocketAddr>,
 }
 
 /// A pause injected once into the server, to show what each load mode does with a stall.
@@ -159,6 +163,7 @@ pub async fn start(options: ServerOptions) -> std::io::Result<RunningServer> {
         tcp: tcp.local_addr()?,
         http: http.local_addr()?,
         grpc: grpc.local_addr()?,
+        node_ws: None,
     };
 
     let mut tasks = JoinSet::new();

@@ -9,9 +9,10 @@
 //!   volatile ones (dropped for a busy client), the slow-consumer policy ([`hub`]);
 //! - delivery confirmation with a timeout and exact counts ([`confirm`]);
 //! - fan-out the scaling way (encode once, batched writes) or the naive way ([`hub::FanOut`]);
-//! - a live dashboard ([`stats`], the page) and a tool that opens N subscribers;
-//! - the floor the fan-out benchmark compares with: the same frame written to N plain TCP
-//!   sockets, the kernel's cost alone ([`floor`]).
+//! - a live dashboard ([`stats`], the page) and a tool that opens N subscribers.
+//!
+//! Its fan-out is measured by the benchmark harness (`bench run --workload fanout`, in
+//! `benches/`), beside a raw-TCP floor and Socket.IO.
 //!
 //! ```text
 //! cargo run -p lab-broadcast                    # open http://127.0.0.1:3005/
@@ -23,7 +24,6 @@
 //! `src/bin/`.
 
 pub mod confirm;
-pub mod floor;
 pub mod hub;
 pub mod lab;
 pub mod stats;

@@ -1,9 +1,9 @@
 //! What the lab's command-line tools share: open many subscribers, publish, and tally what
 //! each subscriber received (how many, in order or not, how late, how it ended).
 //!
-//! Used by `broadcast-subscribers` (open N subscribers and report) and `fanout-bench` (the
-//! fan-out benchmark of chapter 9). Tool code, so errors are `anyhow` with context, as in
-//! the binaries.
+//! Used by `broadcast-subscribers` (open N subscribers and report) and by the benchmark
+//! harness's fan-out workload (`bench run --workload fanout`, chapter 9). Tool code, so
+//! errors are `anyhow` with context, as in the binaries.
 //!
 //! Delivery latency is measured from the publisher's clock to the subscriber's: both run in
 //! the same process (the server runs in another), and the payload carries the publish time
@@ -256,6 +256,10 @@ impl Subscribers {
     }
 }
 
+/// The text of every tool broadcast: the size of a real ticker update, so the frames on the
+/// wire are the size a real fan-out moves.
+pub const TICKER: &str = "BTC/USD 97 412.50 +0.42% vol 1 204.7; the kind of update a ticker pushes";
+
 /// The `publish` envelope of message `i`: to everyone but the publisher, stamped with the
 /// time since `clock`, padded with text to a realistic size; with an `id` if `ack_id` is set.
 pub fn publish_message(
@@ -271,7 +275,7 @@ pub fn publish_message(
             "payload": {
                 "i": i,
                 "t_us": clock.elapsed().as_micros() as u64,
-                "text": "BTC/USD 97 412.50 +0.42% vol 1 204.7; the kind of update a ticker pushes",
+                "text": TICKER,
             },
         },
     });
@@ -294,7 +298,7 @@ pub fn publish_batch(first: u64, stamps_us: &[u64]) -> String {
             json!({
                 "i": first + k as u64,
                 "t_us": t_us,
-                "text": "BTC/USD 97 412.50 +0.42% vol 1 204.7; the kind of update a ticker pushes",
+                "text": TICKER,
             })
         })
         .collect();

@@ -46,6 +46,9 @@ pub fn build(source: &Path, output: &Path) -> anyhow::Result<Built> {
     // An absolute build-dir overrides book.toml's, which points inside the source tree for
     // the benefit of a stock `mdbook serve book`.
     book.config.build.build_dir = output.to_path_buf();
+    // book.toml names the quiz preprocessor as a command for a stock mdbook; here the same
+    // code runs in-process, under the same name, replacing the command.
+    book.with_preprocessor(crate::quiz::QuizPreprocessor);
     book.build()
         .with_context(|| format!("building the book into {}", output.display()))?;
     let html_dir = book.build_dir_for("html");

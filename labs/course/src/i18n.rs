@@ -110,6 +110,9 @@ pub fn build_edition(source: &Path, output: &Path, language: Language) -> anyhow
         .set("output.html.site-url", format!("/{}/", language.code))
         .context("setting the edition's site-url")?;
     book.with_preprocessor(Gettext);
+    // The quizzes as in the English build: in-process, under the name book.toml gives them.
+    // gettext runs first (book.toml), so a translated directive names the Vietnamese file.
+    book.with_preprocessor(crate::quiz::QuizPreprocessor);
     book.build().with_context(|| {
         format!(
             "building the {} book into {}",
@@ -155,6 +158,9 @@ pub fn extract_messages(source: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("loading the book at {}", source.display()))?;
     book.config.build.build_dir = dir.to_path_buf();
     book.with_renderer(Xgettext);
+    // The quiz preprocessor only runs for HTML, so the `{{#quiz ...}}` directives stay
+    // messages of their own; registered in-process so mdBook does not start its command to ask.
+    book.with_preprocessor(crate::quiz::QuizPreprocessor);
     book.build()
         .with_context(|| format!("extracting the messages into {}", dir.display()))?;
     let pot = dir.join("messages.pot");

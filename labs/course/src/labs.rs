@@ -18,8 +18,12 @@ pub struct Lab {
     pub package: &'static str,
     /// The port the lab uses when it runs alone.
     pub port: u16,
-    /// The book chapter that walks through it (a file of `book/src`, without `.md`).
+    /// The book chapter that walks through it (a file of `book/src`, without `.md`): its
+    /// first page, with the chapter's segments and what to run before you start.
     pub chapter: &'static str,
+    /// The page of that chapter that embeds the lab's live widget (a file of `book/src`,
+    /// without `.md`).
+    pub widget_page: &'static str,
     /// One sentence on what the learner does there.
     pub summary: &'static str,
     /// The title and the summary in Vietnamese, for the labs page of the `/vi/` edition.
@@ -47,6 +51,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-handshake",
             port: kit::ports::HANDSHAKE,
             chapter: "connection-flow",
+            widget_page: "connection-flow-in-the-lab",
             summary: "Send a message from your browser and see every byte the server saw: the \
                   upgrade request, each frame's header bits, the masking key, the state machine.",
             vi: LabText {
@@ -61,6 +66,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-gateway",
             port: kit::ports::GATEWAY,
             chapter: "gateway",
+            widget_page: "gateway-in-the-lab",
             summary: "Compose any envelope and send it: see the ack with your request's id, the \
                   exception that names what was wrong, guards refusing, and events the \
                   server pushes.",
@@ -76,6 +82,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-rooms",
             port: kit::ports::ROOMS,
             chapter: "rooms",
+            widget_page: "rooms-in-the-lab",
             summary: "Chat in rooms from several windows: see who is present, watch a room go \
                       from Created to Deleted, and check that a room's messages reach its \
                       members and nobody else.",
@@ -91,6 +98,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-private",
             port: kit::ports::PRIVATE,
             chapter: "private-messaging",
+            widget_page: "private-messaging-in-the-lab",
             summary: "Log in as two users side by side, open a private channel, and send \
                       messages sealed in the browser: the middle column shows what the server \
                       sees (ciphertext), and the attack buttons show tampering and replays \
@@ -107,6 +115,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-broadcast",
             port: kit::ports::BROADCAST,
             chapter: "broadcasting",
+            widget_page: "broadcasting-in-the-lab",
             summary: "Watch the live counters while you broadcast to everyone, to a topic, to \
                   an attribute filter or to everyone but you; ask for confirmations and read \
                   the exact delivered / failed / timed-out counts; see volatile drops.",
@@ -122,6 +131,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-resilience",
             port: kit::ports::RESILIENCE,
             chapter: "best-practices",
+            widget_page: "best-practices-in-the-lab",
             summary: "Drop your connection and watch the page back off with jitter, reconnect \
                       with since=<epoch>:<offset> and replay the updates it missed \
                       (recovered: true); restart the server and see recovered: false.",
@@ -137,6 +147,7 @@ pub fn all() -> Vec<Lab> {
             package: "lab-scale",
             port: kit::ports::SCALE,
             chapter: "scaling-out",
+            widget_page: "scaling-out-the-problem-state-lives",
             summary: "Here: one node without a broker, the single server a chat starts as. Alone, \
                       cargo run -p lab-scale starts Redis, three nodes and HAProxy (it needs \
                       redis-server and haproxy: sudo apt-get install redis-server haproxy; the \

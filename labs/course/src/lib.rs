@@ -7,6 +7,7 @@
 //!
 //! - [`book`] builds the mdBook in-process with `mdbook-driver` (no `mdbook` binary needed).
 //! - [`i18n`] builds the Vietnamese edition too, from `book/po/vi.po` (gettext), into `/vi/`.
+//! - [`quiz`] turns the chapters' quiz files into questions answered in the page.
 //! - [`labs`] is the one place where each lab is mounted under `/labs/<topic>/`.
 //! - [`site`] puts them together in one `axum::Router`: the labs, a page listing them, and
 //!   the built book for every other path.
@@ -16,6 +17,7 @@
 pub mod book;
 pub mod i18n;
 pub mod labs;
+pub mod quiz;
 pub mod site;
 
 use std::path::PathBuf;

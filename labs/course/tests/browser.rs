@@ -44,7 +44,7 @@ async fn diagrams_render_offline() {
     };
 
     browser
-        .goto(&server.url("/what-is-websocket.html"))
+        .goto(&server.url("/what-is-websocket-three-state-machines.html"))
         .await
         .unwrap();
     browser.wait_for("pre.mermaid svg").await.unwrap();
@@ -141,8 +141,8 @@ async fn handshake_lab_works_inside_the_course() {
     server.stop().await.unwrap();
 }
 
-/// Every lab's chapter embeds its live widget (`<iframe class="lab-widget">`), and the widget
-/// loads its lab and connects, from the book's own page.
+/// Every lab's chapter embeds its live widget (`<iframe class="lab-widget">`) on the page the
+/// lab names, and the widget loads its lab and connects, from the book's own page.
 #[tokio::test]
 async fn chapter_widgets_connect() {
     let Some((browser, server)) = browser_and_site().await else {
@@ -150,7 +150,7 @@ async fn chapter_widgets_connect() {
     };
     let mut checked = std::collections::BTreeSet::new();
     for lab in &course::labs::all() {
-        let chapter = server.url(&format!("/{}.html", lab.chapter));
+        let chapter = server.url(&format!("/{}.html", lab.widget_page));
         browser.goto(&chapter).await.unwrap();
         let css = format!("iframe.lab-widget[src$='labs/{}/']", lab.topic);
         let frame = browser
@@ -174,16 +174,18 @@ async fn chapter_widgets_connect() {
     server.stop().await.unwrap();
 }
 
-/// Opening any chapter leaves the reader at its top: no embedded widget takes focus or
+/// Opening any page leaves the reader at its top: no embedded widget takes focus or
 /// scrolls its host page, even once it has connected and filled its logs. (The handshake
 /// widget once used `scrollIntoView` on its log lines, which also scrolls the book, and
-/// chapter 4 opened about 8 000 px down.)
+/// chapter 4 opened about 8 000 px down.) And no page is wider than a 1280 px window: a wide
+/// table scrolls inside itself, never the page sideways, and every diagram fits its column.
 #[tokio::test]
 async fn chapters_open_at_the_top() {
     let Some((browser, server)) = browser_and_site().await else {
         return;
     };
     let mut widgets = 0;
+    let mut too_wide = Vec::new();
     for chapter in common::summary_chapters() {
         let page = server.url(&format!("/{}", chapter.replace(".md", ".html")));
         browser.goto(&page).await.unwrap();
@@ -222,12 +224,121 @@ async fn chapters_open_at_the_top() {
             at["focus"], "IFRAME",
             "{page}: a widget took the focus: {at}"
         );
+        // Nothing scrolls sideways: not the page, not the content column (mdBook's `.content`
+        // scrolls on its own when something inside it is too wide), and no table is wider
+        // than the text column. Code blocks may scroll inside themselves; tables may not hide
+        // columns.
+        let width = browser
+            .eval(
+                "const main = document.querySelector('main'); \
+                 const column = main.getBoundingClientRect().width; \
+                 return { window: window.innerWidth, \
+                   scrolls: [document.documentElement, document.querySelector('.content'), main] \
+                     .filter(e => e && e.scrollWidth > e.clientWidth + 1) \
+                     .map(e => e.tagName + '.' + e.className), \
+                   tables: [...main.querySelectorAll('table')] \
+                     .filter(t => t.getBoundingClientRect().width > column + 1) \
+                     .map(t => Math.round(t.getBoundingClientRect().width) + ' px: ' \
+                       + t.rows[0].textContent.trim().replace(/\\s+/g, ' ').slice(0, 60)) };",
+            )
+            .await
+            .unwrap();
+        assert!(
+            width["window"].as_u64().unwrap() <= 1280,
+            "the browser window is wider than the 1280 px this checks: {width}"
+        );
+        if width["scrolls"] != serde_json::json!([]) || width["tables"] != serde_json::json!([]) {
+            too_wide.push(format!("{page}: {width}"));
+        }
+        // Every diagram is drawn, and drawn whole: no SVG wider than the column it sits in.
+        browser
+            .wait_until(
+                &format!("the diagrams of {page} are drawn and fit the page"),
+                "const main = document.querySelector('main').getBoundingClientRect(); \
+                 return [...document.querySelectorAll('pre.mermaid')].every(d => { \
+                   const svg = d.querySelector('svg'); if (!svg) return false; \
+                   const r = svg.getBoundingClientRect(); \
+                   return r.width > 0 && r.left >= main.left - 1 && r.right <= main.right + 1; });",
+            )
+            .await
+            .unwrap();
         widgets += count;
     }
+    assert!(
+        too_wide.is_empty(),
+        "pages wider than a 1280 px window:\n{}",
+        too_wide.join("\n")
+    );
     assert!(
         widgets >= course::labs::all().len() as u64,
         "only {widgets} widgets seen across the chapters"
     );
+    browser.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+/// A reader answers a chapter's questions in the page: a wrong option says so and shows the
+/// explanation, the right one says "Correct.", and a typed short answer is accepted whatever
+/// its case.
+#[tokio::test]
+async fn a_quiz_is_answered_in_the_page() {
+    let Some((browser, server)) = browser_and_site().await else {
+        return;
+    };
+    browser
+        .goto(&server.url("/connection-flow-exercises.html"))
+        .await
+        .unwrap();
+    browser.wait_for("form.quiz-question").await.unwrap();
+    // The first question is a multiple choice: pick a wrong option, check, then the right one.
+    let first = "document.querySelector('form.quiz-question')";
+    let outcome = |pick: &str| {
+        format!(
+            "const f = {first}; f.querySelector('input[type=radio]{pick}').click(); \
+             f.querySelector('button').click(); \
+             return {{ result: f.querySelector('.quiz-result').textContent, \
+               explained: !f.querySelector('.quiz-explanation').hidden }};"
+        )
+    };
+    let wrong = browser
+        .eval(&outcome(":not([data-correct])"))
+        .await
+        .unwrap();
+    assert!(
+        wrong["result"].as_str().unwrap().starts_with("Not quite"),
+        "a wrong answer: {wrong}"
+    );
+    assert_eq!(
+        wrong["explained"], true,
+        "the explanation after a wrong answer"
+    );
+    let right = browser.eval(&outcome("[data-correct]")).await.unwrap();
+    assert_eq!(right["result"], "Correct.", "the right answer: {right}");
+    // A short answer, typed as a reader would, in another case than the file's.
+    let field = browser
+        .wait_for("form.quiz-question[data-kind=short] input.quiz-text")
+        .await
+        .unwrap();
+    field.send_keys(" 101 Switching Protocols ").await.unwrap();
+    browser
+        .eval(
+            "document.querySelector('form.quiz-question[data-kind=short] button').click(); \
+             return true;",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the short answer is accepted",
+            "const f = document.querySelector('form.quiz-question[data-kind=short]'); \
+             return f.querySelector('.quiz-result').textContent === 'Correct.' \
+               && !f.querySelector('.quiz-explanation').hidden;",
+        )
+        .await
+        .unwrap();
+    // Checking did not reload or scroll the page away from the question.
+    let still = browser.eval("return location.pathname;").await.unwrap();
+    assert_eq!(still, "/connection-flow-exercises.html");
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }

@@ -524,7 +524,7 @@ async fn lab_pages_work_in_vietnamese_under_vi() {
 
     // The handshake widget inside the Vietnamese chapter: same lab, Vietnamese page.
     browser
-        .goto(&server.url("/vi/connection-flow.html"))
+        .goto(&server.url("/vi/connection-flow-in-the-lab.html"))
         .await
         .unwrap();
     let frame = browser

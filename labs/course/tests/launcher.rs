@@ -59,7 +59,7 @@ async fn serves_the_book() {
             .contains("WebSockets, by running them")
     );
 
-    let chapter = get(&server.url("/what-is-websocket.html")).await;
+    let chapter = get(&server.url("/what-is-websocket-three-state-machines.html")).await;
     assert_eq!(chapter.status(), 200);
     let body = chapter.text().await.unwrap();
     assert!(
@@ -142,6 +142,7 @@ fn labs_page_rendering() {
         package: "lab-demo",
         port: 3999,
         chapter: "connection-flow",
+        widget_page: "connection-flow-in-the-lab",
         summary: "Shows & tells.",
         vi: course::labs::LabText {
             title: "Bản <demo>",

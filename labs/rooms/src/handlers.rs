@@ -38,8 +38,8 @@ impl RoomsConfig {
 
 /// The initial read and write buffer of each connection. Chat messages are short (a few
 /// hundred bytes); a longer one still gets through, the buffer grows for it. Measured with
-/// `rooms-bench` on 1 000 connections: about 11 KiB of server memory per idle connection
-/// with the gateway's 4 KiB, 8 KiB with 1 KiB (chapter 7).
+/// `bench run --workload rooms` on 1 000 connections: about 11 KiB of server memory per idle
+/// connection with the gateway's 4 KiB, 8 KiB with 1 KiB (chapter 7).
 pub const SOCKET_BUFFER_BYTES: usize = 1024;
 
 /// The context of the rooms' handlers.

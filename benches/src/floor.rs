@@ -1,12 +1,13 @@
 //! The floor of fan-out: what the kernel alone costs to deliver one message to N sockets.
 //!
-//! The fan-out benchmark (`fanout-bench`) compares the lab's two fan-out ways with this: the
-//! same number of subscribers on plain TCP, and a server that, for each message from the
-//! publisher, writes the same fixed-size frame to every subscriber socket in one tight loop on
-//! one thread. No WebSocket framing, no JSON, no queues, no tasks, no wake-ups: one `write`
-//! system call per subscriber, which no server that keeps one TCP connection per client can
-//! avoid. Whatever the lab's server costs above this floor is what it can still improve; what
-//! the floor costs is what only more cores, more machines or fewer deliveries can buy.
+//! The fan-out workload (`bench run --workload fanout`) compares the broadcast lab's two
+//! ways with this: the same number of subscribers on plain TCP, and a server that, for each
+//! message from the publisher, writes the same fixed-size frame to every subscriber socket
+//! in one tight loop on one thread. No WebSocket framing, no JSON, no queues, no tasks, no
+//! wake-ups: one `write` system call per subscriber, which no server that keeps one TCP
+//! connection per client can avoid. Whatever the lab's server costs above this floor is
+//! what it can still improve; what the floor costs is what only more cores, more machines
+//! or fewer deliveries can buy.
 //!
 //! It is a measuring instrument, not a server to copy: one subscriber that stopped reading
 //! would block the loop for everyone (the lab's bounded queues exist for exactly that).
@@ -203,7 +204,7 @@ impl Subscribers {
 
     /// Waits until `total` frames were received in all, or `deadline` passes.
     pub async fn wait_for(&self, total: u64, deadline: Duration) -> bool {
-        crate::tools::wait_for_count(&self.received, total, deadline).await
+        lab_broadcast::tools::wait_for_count(&self.received, total, deadline).await
     }
 
     /// Stops every subscriber and returns every latency, in microseconds.
