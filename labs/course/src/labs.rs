@@ -26,9 +26,20 @@ pub struct Lab {
     pub widget_page: &'static str,
     /// One sentence on what the learner does there.
     pub summary: &'static str,
+    /// The title and the summary in Vietnamese, for the labs page of the `/vi/` edition.
+    pub vi: LabText,
     /// Builds the lab's router; the allowlist already holds the course's origin.
     /// Its connections close with 1001 when the launcher's `Shutdown` starts.
     pub router: fn(OriginAllowlist, &kit::Shutdown) -> Router,
+}
+
+/// What the labs page says about a lab, in one language.
+#[derive(Clone, Copy, Debug)]
+pub struct LabText {
+    /// The lab's title.
+    pub title: &'static str,
+    /// One sentence on what the learner does there.
+    pub summary: &'static str,
 }
 
 /// Every lab of the course, in the order of the book.
@@ -43,6 +54,10 @@ pub fn all() -> Vec<Lab> {
             widget_page: "connection-flow-in-the-lab",
             summary: "Send a message from your browser and see every byte the server saw: the \
                   upgrade request, each frame's header bits, the masking key, the state machine.",
+            vi: LabText {
+                title: "Handshake và frame: RFC 6455 tự viết từ đầu",
+                summary: "Gửi một message từ trình duyệt và xem từng byte server nhận được: request upgrade, các bit header của từng frame, masking key, state machine.",
+            },
             router: lab_handshake::router,
         },
         Lab {
@@ -55,6 +70,10 @@ pub fn all() -> Vec<Lab> {
             summary: "Compose any envelope and send it: see the ack with your request's id, the \
                   exception that names what was wrong, guards refusing, and events the \
                   server pushes.",
+            vi: LabText {
+                title: "Gateway: các ý tưởng của NestJS viết bằng Rust",
+                summary: "Soạn một envelope bất kỳ rồi gửi đi: xem ack mang id của request, exception nói rõ sai ở đâu, guard từ chối, và các event server push xuống.",
+            },
             router: lab_gateway::router,
         },
         Lab {
@@ -67,6 +86,10 @@ pub fn all() -> Vec<Lab> {
             summary: "Chat in rooms from several windows: see who is present, watch a room go \
                       from Created to Deleted, and check that a room's messages reach its \
                       members and nobody else.",
+            vi: LabText {
+                title: "Room: cô lập, presence và vòng đời của room",
+                summary: "Chat trong các room từ nhiều cửa sổ: xem ai đang có mặt, theo dõi một room đi từ Created đến Deleted, và kiểm tra rằng message của một room đến được các thành viên của nó và không ai khác.",
+            },
             router: lab_rooms::router,
         },
         Lab {
@@ -80,6 +103,10 @@ pub fn all() -> Vec<Lab> {
                       messages sealed in the browser: the middle column shows what the server \
                       sees (ciphertext), and the attack buttons show tampering and replays \
                       refused.",
+            vi: LabText {
+                title: "Private messaging: có xác thực, riêng tư, mã hoá đầu cuối",
+                summary: "Đăng nhập hai user cạnh nhau, mở một private channel và gửi các message được niêm phong ngay trong trình duyệt: cột giữa cho thấy những gì server thấy (ciphertext), còn các nút tấn công cho thấy việc sửa gói tin và phát lại bị từ chối.",
+            },
             router: lab_private::router,
         },
         Lab {
@@ -92,6 +119,10 @@ pub fn all() -> Vec<Lab> {
             summary: "Watch the live counters while you broadcast to everyone, to a topic, to \
                   an attribute filter or to everyone but you; ask for confirmations and read \
                   the exact delivered / failed / timed-out counts; see volatile drops.",
+            vi: LabText {
+                title: "Broadcasting: đến tất cả, đến một nhóm, có xác nhận, và cái giá của fan-out",
+                summary: "Theo dõi các bộ đếm trực tiếp khi bạn broadcast đến mọi người, đến một topic, theo bộ lọc thuộc tính hoặc đến mọi người trừ bạn; yêu cầu xác nhận và đọc chính xác số delivered / failed / timed-out; xem các message volatile bị bỏ.",
+            },
             router: lab_broadcast::router,
         },
         Lab {
@@ -104,6 +135,10 @@ pub fn all() -> Vec<Lab> {
             summary: "Drop your connection and watch the page back off with jitter, reconnect \
                       with since=<epoch>:<offset> and replay the updates it missed \
                       (recovered: true); restart the server and see recovered: false.",
+            vi: LabText {
+                title: "Resilience: heartbeat, reconnect có backoff, khôi phục các cập nhật bị lỡ",
+                summary: "Ngắt kết nối của bạn và xem trang backoff có jitter, reconnect với since=<epoch>:<offset> rồi phát lại các cập nhật đã lỡ (recovered: true); khởi động lại server và thấy recovered: false.",
+            },
             router: lab_resilience::router,
         },
         Lab {
@@ -119,6 +154,10 @@ pub fn all() -> Vec<Lab> {
                       page says which is missing): see which node each panel is on, the \
                       messages lost with --broker none, and a node killed with kill -9 whose \
                       clients recover on the others.",
+            vi: LabText {
+                title: "Scale out: nhiều node, một load balancer thật, Redis ở giữa",
+                summary: "Tại đây: một node không có broker, chính là server duy nhất mà một ứng dụng chat thường bắt đầu. Chạy riêng, cargo run -p lab-scale khởi động Redis, ba node và HAProxy (cần redis-server và haproxy: sudo apt-get install redis-server haproxy; trang sẽ báo thiếu gì): xem mỗi panel đang ở node nào, các message bị mất với --broker none, và một node bị kill -9 mà client của nó khôi phục trên các node còn lại.",
+            },
             router: lab_scale::router,
         },
     ]

@@ -6,6 +6,7 @@
 //! ```
 //!
 //! - [`book`] builds the mdBook in-process with `mdbook-driver` (no `mdbook` binary needed).
+//! - [`i18n`] builds the Vietnamese edition too, from `book/po/vi.po` (gettext), into `/vi/`.
 //! - [`quiz`] turns the chapters' quiz files into questions answered in the page.
 //! - [`labs`] is the one place where each lab is mounted under `/labs/<topic>/`.
 //! - [`site`] puts them together in one `axum::Router`: the labs, a page listing them, and
@@ -14,6 +15,7 @@
 //! Chapter 0 of the book ("Welcome") explains how to use it.
 
 pub mod book;
+pub mod i18n;
 pub mod labs;
 pub mod quiz;
 pub mod site;

@@ -144,6 +144,10 @@ fn labs_page_rendering() {
         chapter: "connection-flow",
         widget_page: "connection-flow-in-the-lab",
         summary: "Shows & tells.",
+        vi: course::labs::LabText {
+            title: "Bản <demo>",
+            summary: "Cho xem & kể.",
+        },
         router: |_, _| axum::Router::new(),
     };
     let page = course::site::render_labs_page(&[lab]);
@@ -152,6 +156,18 @@ fn labs_page_rendering() {
     assert!(page.contains("cargo run -p lab-demo"));
     assert!(page.contains("http://127.0.0.1:3999/"));
     assert!(!page.contains("No lab is mounted yet"));
+    assert!(!page.contains("Bản &lt;demo&gt;"));
+
+    // In Vietnamese: the lab's Vietnamese text, links kept inside /vi/, the commands as they are.
+    let page = course::site::render_labs_page_in(&[lab], course::i18n::VIETNAMESE);
+    assert!(page.contains(r#"<html lang="vi">"#));
+    assert!(page.contains("Bản &lt;demo&gt;") && page.contains("Cho xem &amp; kể."));
+    assert!(!page.contains("Demo &lt;lab&gt;"));
+    assert!(page.contains(r#"href="/vi/labs/demo/""#));
+    assert!(page.contains(r#"href="/vi/connection-flow.html""#));
+    assert!(page.contains("cargo run -p lab-demo"));
+    let empty = course::site::render_labs_page_in(&[], course::i18n::VIETNAMESE);
+    assert!(empty.contains("Chưa có lab nào"));
 }
 
 /// `course --help` documents the flags the book mentions.
@@ -163,7 +179,7 @@ fn help_lists_the_flags() {
         .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for flag in ["--port", "--no-build", "--book", "--out"] {
+    for flag in ["--port", "--no-build", "--book", "--out", "--lang"] {
         assert!(
             help.contains(flag),
             "--help does not mention {flag}:\n{help}"
@@ -171,24 +187,35 @@ fn help_lists_the_flags() {
     }
 }
 
-/// The real binary: builds the book, prints the URL on stdout, serves it, exits cleanly on
-/// SIGTERM; run again with `--no-build`, it serves that build untouched.
+/// The real binary: builds the book in both languages, prints the URL of the edition asked
+/// for with `--lang` on stdout, serves it, exits cleanly on SIGTERM; run again with
+/// `--no-build`, it serves that build untouched, and opens the English edition by default.
 #[tokio::test]
 async fn the_binary_builds_serves_and_stops_on_sigterm() {
     let out = tempfile::tempdir().unwrap();
-    let (child, url) = launch(&["--port", "0", "--out"], out.path()).await;
+    let (child, url) = launch(&["--port", "0", "--lang", "vi", "--out"], out.path()).await;
+    assert!(url.ends_with("/vi/"), "--lang vi opens {url}");
     let index = get(&url).await;
     assert_eq!(index.status(), 200);
+    assert!(index.text().await.unwrap().contains(r#"<html lang="vi""#));
     assert!(out.path().join("index.html").is_file());
+    assert!(out.path().join("vi").join("index.html").is_file());
     stop_with_sigterm(child).await;
 
     // `--no-build` serves that build as it is, without building again.
     std::fs::write(out.path().join("marker.html"), "left by the test").unwrap();
     let (child, url) = launch(&["--no-build", "--port", "0", "--out"], out.path()).await;
+    assert!(
+        !url.contains("/vi/"),
+        "the English edition opens by default: {url}"
+    );
     let marker = get(&format!("{url}marker.html")).await;
     assert_eq!(marker.text().await.unwrap(), "left by the test");
     stop_with_sigterm(child).await;
 }
+
+/// How long the launcher may take to build the English and Vietnamese books.
+const BUILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// Starts the launcher with `args` then `dir`; returns it and the URL it printed.
 async fn launch(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child, String) {
@@ -201,9 +228,11 @@ async fn launch(args: &[&str], dir: &std::path::Path) -> (tokio::process::Child,
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = within("the launcher prints its URL", lines.next_line())
+    // The URL comes once both editions are built: longer than one network step in a debug
+    // build (the Vietnamese edition re-reads every message of its catalog).
+    let line = tokio::time::timeout(BUILD_TIMEOUT, lines.next_line())
         .await
-        .unwrap()
+        .expect("the launcher prints its URL once the book is built")
         .unwrap()
         .expect("a line on stdout");
     let url = line
@@ -227,6 +256,18 @@ async fn stop_with_sigterm(mut child: tokio::process::Child) {
         .unwrap()
         .unwrap();
     assert!(exit.success(), "exit status {exit}");
+}
+
+/// `--lang` accepts only the editions there are.
+#[test]
+fn an_unknown_language_is_an_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_course"))
+        .args(["--lang", "xx", "--no-build"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no edition in \"xx\""), "{stderr}");
 }
 
 /// `--no-build` with nothing built yet is a clear error, not a server of empty pages.

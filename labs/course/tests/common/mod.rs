@@ -35,3 +35,17 @@ pub fn summary_chapters() -> Vec<String> {
         .map(|c| c[1].to_string())
         .collect()
 }
+
+/// Every edition of the book built into a temporary folder (the English book, the
+/// translations inside it), once for all the tests of one binary: what the launcher serves.
+pub fn built_site() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_dir, html) = BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        course::i18n::build_all(&course::book::default_source(), dir.path())
+            .expect("every edition builds");
+        let html = course::book::html_dir(dir.path());
+        (dir, html)
+    });
+    html
+}
