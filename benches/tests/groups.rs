@@ -132,6 +132,11 @@ fn group_workloads_deliver_everything_on_every_server() {
             name.contains("floor"),
             "{name}: only the floor reports its passes"
         );
+        let busy = row["client_cores_busy"].as_f64().unwrap();
+        assert!(
+            busy > 0.0 && busy <= 2.5,
+            "{name}: clients busy {busy} cores"
+        );
     }
     for row in results["ack"].as_array().unwrap() {
         let name = row["server"].to_string();
@@ -152,6 +157,16 @@ fn group_workloads_deliver_everything_on_every_server() {
     ] {
         assert!(markdown.contains(title), "{title} missing from results.md");
     }
+}
+
+/// `cargo run -p bench -- run ...`, the command the README and the book give, needs the
+/// harness to be the package's default binary: the package has five.
+#[test]
+fn the_harness_is_the_default_binary() {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().unwrap();
+    assert_eq!(manifest["package"]["default-run"].as_str(), Some("bench"));
 }
 
 /// Bad values for the new workloads are refused before any server starts, with a message

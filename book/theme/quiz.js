@@ -4,6 +4,19 @@
 // marked `data-correct`, the accepted short answers in `data-accept`. Checking shows whether
 // the answer was right and, either way, the explanation; the reader may try again.
 (() => {
+    // The page's language decides the words: the Vietnamese edition's pages say `lang="vi"`.
+    const vietnamese = (document.documentElement.lang || '').startsWith('vi');
+    const words = vietnamese
+        ? {
+            choose: 'Hãy chọn hoặc nhập một câu trả lời trước.',
+            right: 'Chính xác.',
+            wrong: 'Chưa đúng: đọc lời giải thích bên dưới, rồi thử lại.',
+        }
+        : {
+            choose: 'Choose or type an answer first.',
+            right: 'Correct.',
+            wrong: 'Not quite: read why below, then try again.',
+        };
     const normalise = (text) => text.trim().toLowerCase().replace(/\s+/g, ' ');
 
     const check = (form) => {
@@ -22,11 +35,11 @@
         }
         result.hidden = false;
         if (!answered) {
-            result.textContent = 'Choose or type an answer first.';
+            result.textContent = words.choose;
             result.className = 'quiz-result';
             return;
         }
-        result.textContent = right ? 'Correct.' : 'Not quite: read why below, then try again.';
+        result.textContent = right ? words.right : words.wrong;
         result.className = 'quiz-result ' + (right ? 'quiz-right' : 'quiz-wrong');
         form.classList.toggle('quiz-answered-right', right);
         form.querySelector('.quiz-explanation').hidden = false;

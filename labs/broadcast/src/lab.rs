@@ -40,9 +40,9 @@ pub const MAX_TOPICS: usize = 32;
 
 /// The initial read and write buffer of each connection. A subscriber mostly listens: what
 /// it sends (`subscribe`, `confirm`) fits in a few hundred bytes, and a larger message
-/// still gets through (the buffer grows for it). Measured by `bench run --workload fanout` on 1 000 idle
-/// connections: about 10.5 KiB of server memory each with the gateway's 4 KiB, 7.5 KiB
-/// with 1 KiB (chapter 9).
+/// still gets through (the buffer grows for it). Measured by the fan-out benchmark on 1 000
+/// idle connections: about 10.5 KiB of server memory each with the gateway's 4 KiB, 7.5 to
+/// 8.4 KiB with 1 KiB (chapter 9; `bench run --workload fanout`).
 pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// The lab's settings: the gateway's (limits, origins, write batching) and the hub's.

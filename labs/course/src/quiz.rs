@@ -169,6 +169,11 @@ impl Quiz {
     /// The quiz as HTML for `quiz.js`: one `<form>` per question, the answer in a data
     /// attribute (a self-check, not an exam), the explanation hidden until answered.
     pub fn to_html(&self, name: &str) -> String {
+        self.to_html_with(name, Labels::ENGLISH)
+    }
+
+    /// [`Quiz::to_html`], with the buttons and labels in `labels`.
+    pub fn to_html_with(&self, name: &str, labels: Labels) -> String {
         let mut html = format!("<div class=\"quiz\" data-quiz=\"{}\">\n", escape(name));
         for (i, q) in self.questions.iter().enumerate() {
             let n = i + 1;
@@ -199,16 +204,19 @@ impl Quiz {
                         .collect();
                     html.push_str(&format!(
                         "<input class=\"quiz-text\" type=\"text\" name=\"q{n}\" autocomplete=\"off\" \
-                         aria-label=\"your answer\" data-accept=\"{}\">\n",
+                         aria-label=\"{}\" data-accept=\"{}\">\n",
+                        labels.your_answer,
                         accepted.join("\u{1f}")
                     ));
                 }
             }
             html.push_str(&format!(
-                "<button type=\"submit\">Check</button>\n\
+                "<button type=\"submit\">{}</button>\n\
                  <p class=\"quiz-result\" role=\"status\" hidden></p>\n\
-                 <div class=\"quiz-explanation\" hidden><p><strong>Answer:</strong> {}</p><p>{}</p></div>\n\
+                 <div class=\"quiz-explanation\" hidden><p><strong>{}</strong> {}</p><p>{}</p></div>\n\
                  </form>\n",
+                labels.check,
+                labels.answer,
                 inline(&q.answer.answer),
                 inline(&q.context)
             ));
@@ -278,9 +286,50 @@ fn emphasis(text: &str) -> String {
 /// The directive a chapter writes, `{{#quiz <path>}}`, as mdbook-quiz spells it.
 const DIRECTIVE: &str = "{{#quiz ";
 
+/// The words a quiz shows around its questions, in the book's language: the Vietnamese
+/// edition's quizzes (`quizzes/vi/`) get Vietnamese buttons too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Labels {
+    /// The button that checks an answer.
+    pub check: &'static str,
+    /// Before the answer, once shown.
+    pub answer: &'static str,
+    /// The short-answer box's accessible name.
+    pub your_answer: &'static str,
+}
+
+impl Labels {
+    /// English, the book's own language.
+    pub const ENGLISH: Labels = Labels {
+        check: "Check",
+        answer: "Answer:",
+        your_answer: "your answer",
+    };
+
+    /// Vietnamese, for the edition under `/vi/`.
+    pub const VIETNAMESE: Labels = Labels {
+        check: "Kiểm tra",
+        answer: "Đáp án:",
+        your_answer: "câu trả lời của bạn",
+    };
+
+    /// The labels of a book whose `book.language` is `language`.
+    pub fn for_language(language: Option<&str>) -> Labels {
+        match language {
+            Some(lang) if lang.starts_with("vi") => Labels::VIETNAMESE,
+            _ => Labels::ENGLISH,
+        }
+    }
+}
+
 /// Replaces every `{{#quiz path}}` in `content` (a chapter whose source is in `dir`) with
-/// the quiz's HTML.
+/// the quiz's HTML, in English.
 pub fn expand(content: &str, dir: &Path) -> Result<String, QuizError> {
+    expand_with(content, dir, Labels::ENGLISH)
+}
+
+/// [`expand`], with the buttons and labels in `labels`.
+pub fn expand_with(content: &str, dir: &Path, labels: Labels) -> Result<String, QuizError> {
     let mut out = String::with_capacity(content.len());
     let mut rest = content;
     while let Some(start) = rest.find(DIRECTIVE) {
@@ -295,7 +344,7 @@ pub fn expand(content: &str, dir: &Path) -> Result<String, QuizError> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         out.push_str(&rest[..start]);
-        out.push_str(&quiz.to_html(&name));
+        out.push_str(&quiz.to_html_with(&name, labels));
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
@@ -312,6 +361,7 @@ impl Preprocessor for QuizPreprocessor {
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> anyhow::Result<Book> {
         let src = ctx.root.join(&ctx.config.book.src);
+        let labels = Labels::for_language(ctx.config.book.language.as_deref());
         let mut failure = None;
         book.for_each_mut(|item| {
             let BookItem::Chapter(chapter) = item else {
@@ -321,7 +371,7 @@ impl Preprocessor for QuizPreprocessor {
                 return;
             };
             let dir = src.join(source.parent().unwrap_or(Path::new("")));
-            match expand(&chapter.content, &dir) {
+            match expand_with(&chapter.content, &dir, labels) {
                 Ok(content) => chapter.content = content,
                 Err(e) => failure = Some(e),
             }

@@ -463,6 +463,8 @@ fn every_chapter_has_a_quiz_of_five() {
     let files: BTreeSet<_> = std::fs::read_dir(course::book::default_source().join("quizzes"))
         .unwrap()
         .map(|e| e.unwrap().path().canonicalize().unwrap())
+        // quizzes/vi/ holds the Vietnamese edition's (every_quiz_has_a_vietnamese_twin).
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     assert_eq!(files, used, "quiz files that no chapter includes");
     assert!(questions >= 65, "{questions} questions in the book");
@@ -537,6 +539,62 @@ context = "Invalid <payload> data."
     assert!(html.contains("<div class=\"quiz-explanation\" hidden>"));
     assert!(html.contains("Invalid &lt;payload&gt; data."));
     assert!(course::quiz::expand("{{#quiz missing.toml}}", dir.path()).is_err());
+    assert!(html.contains(">Check</button>") && html.contains("<strong>Answer:</strong>"));
+
+    // The Vietnamese edition's book language gives its quizzes Vietnamese words.
+    let labels = course::quiz::Labels::for_language(Some("vi"));
+    assert_eq!(labels, course::quiz::Labels::VIETNAMESE);
+    assert_eq!(
+        course::quiz::Labels::for_language(Some("en")),
+        course::quiz::Labels::ENGLISH
+    );
+    let vi = course::quiz::expand_with("{{#quiz q.toml}}", dir.path(), labels).unwrap();
+    assert!(vi.contains(">Kiểm tra</button>") && vi.contains("<strong>Đáp án:</strong>"));
+    assert!(!vi.contains(">Check<"));
+}
+
+/// Every quiz has its Vietnamese edition in `quizzes/vi/`: the same questions in the same
+/// order, of the same kinds, with as many options, and the same short answers accepted (a
+/// learner who types `1008` is right in both languages).
+#[test]
+fn every_quiz_has_a_vietnamese_twin() {
+    let dir = course::book::default_source().join("quizzes");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let vi_path = dir.join("vi").join(path.file_name().unwrap());
+        let en = course::quiz::Quiz::load(&path).unwrap();
+        let vi = course::quiz::Quiz::load(&vi_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", vi_path.display()));
+        vi.validate(&vi_path).unwrap();
+        assert_eq!(
+            en.questions.len(),
+            vi.questions.len(),
+            "{}",
+            vi_path.display()
+        );
+        for (i, (a, b)) in en.questions.iter().zip(&vi.questions).enumerate() {
+            let at = format!("{} question {}", vi_path.display(), i + 1);
+            assert_eq!(a.kind, b.kind, "{at}");
+            assert_eq!(
+                a.prompt.distractors.len(),
+                b.prompt.distractors.len(),
+                "{at}"
+            );
+            if a.kind == course::quiz::Kind::ShortAnswer {
+                assert_eq!(a.answer.answer, b.answer.answer, "{at}");
+                for alt in &a.answer.alternatives {
+                    assert!(b.answer.alternatives.contains(alt), "{at}: {alt} dropped");
+                }
+            }
+            assert_ne!(a.prompt.prompt, b.prompt.prompt, "{at} is not translated");
+        }
+        count += 1;
+    }
+    assert!(count >= 13, "only {count} quizzes");
 }
 
 /// Every page has speaker notes for whoever presents it.
