@@ -8,6 +8,7 @@
 //! - [`book`] builds the mdBook in-process with `mdbook-driver` (no `mdbook` binary needed).
 //! - [`i18n`] builds the Vietnamese edition too, from `book/po/vi.po` (gettext), into `/vi/`.
 //! - [`quiz`] turns the chapters' quiz files into questions answered in the page.
+//! - [`times`] words the pages' time lines in the edition's language.
 //! - [`labs`] is the one place where each lab is mounted under `/labs/<topic>/`.
 //! - [`site`] puts them together in one `axum::Router`: the labs, a page listing them, and
 //!   the built book for every other path.
@@ -19,6 +20,7 @@ pub mod i18n;
 pub mod labs;
 pub mod quiz;
 pub mod site;
+pub mod times;
 
 use std::path::PathBuf;
 

@@ -361,7 +361,8 @@ impl Preprocessor for QuizPreprocessor {
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> anyhow::Result<Book> {
         let src = ctx.root.join(&ctx.config.book.src);
-        let labels = Labels::for_language(ctx.config.book.language.as_deref());
+        let language = ctx.config.book.language.as_deref();
+        let labels = Labels::for_language(language);
         let mut failure = None;
         book.for_each_mut(|item| {
             let BookItem::Chapter(chapter) = item else {
@@ -372,7 +373,8 @@ impl Preprocessor for QuizPreprocessor {
             };
             let dir = src.join(source.parent().unwrap_or(Path::new("")));
             match expand_with(&chapter.content, &dir, labels) {
-                Ok(content) => chapter.content = content,
+                // The time lines too: HTML that no catalog reaches (crate::times).
+                Ok(content) => chapter.content = crate::times::localize(&content, language),
                 Err(e) => failure = Some(e),
             }
         });

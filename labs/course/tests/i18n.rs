@@ -306,6 +306,16 @@ fn no_english_paragraph_left_in_the_vietnamese_edition() {
             continue;
         }
         let vi = std::fs::read_to_string(vietnamese.join(&page)).unwrap();
+        // The glossary's tables pair English terms with Vietnamese ones: their English cells
+        // are the content, in both editions. Its prose is checked like every page's.
+        let vi = if page == Path::new("appendix/glossary.html") {
+            Regex::new(r"(?s)<td\b[^>]*>.*?</td>")
+                .unwrap()
+                .replace_all(&vi, "<td></td>")
+                .into_owned()
+        } else {
+            vi
+        };
         for paragraph in english_paragraphs(&vi) {
             left.push(format!("{}: {paragraph}", page.display()));
         }
@@ -321,7 +331,7 @@ fn no_english_paragraph_left_in_the_vietnamese_edition() {
         left.is_empty(),
         "{} English paragraphs in the Vietnamese edition, the first ones:\n{}",
         left.len(),
-        left.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+        left.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
     );
 }
 
