@@ -1,4 +1,5 @@
-//! The time lines of the course in the reader's language.
+//! The time lines of the course, and the title of its speaker notes, in the reader's
+//! language.
 //!
 //! Every page states how long it takes (`<p class="duration" data-minutes=...>`), each
 //! chapter's first page its total (`<p class="chapter-total">`) and the welcome page the
@@ -8,6 +9,14 @@
 //! `data-` attributes, in the book's language, when the quiz preprocessor runs (it runs in
 //! every edition, in-process in the launcher and as a command for a stock `mdbook`). The
 //! English text is left exactly as written; the book's tests check it against the numbers.
+//! The speaker notes' `<summary>Speaker notes</summary>` is raw HTML too, and gets its
+//! Vietnamese title here.
+
+/// The speaker notes' title, as every page writes it.
+const NOTES_TITLE: &str = "<summary>Speaker notes</summary>";
+
+/// The same title in Vietnamese.
+const NOTES_TITLE_VI: &str = "<summary>Ghi chú cho giảng viên</summary>";
 
 /// One `data-name="value"` attribute of `tag`, as a number.
 fn attribute(tag: &str, name: &str) -> Option<u64> {
@@ -80,7 +89,7 @@ pub fn localize(content: &str, language: Option<&str>) -> String {
         }
     }
     out.push_str(rest);
-    out
+    out.replace(NOTES_TITLE, NOTES_TITLE_VI)
 }
 
 #[cfg(test)]
@@ -96,16 +105,32 @@ mod tests {
             <p class=\"vi-subtitle\">Room</p>\n\
             <p class=\"chapter-total\" data-minutes=\"62\">The whole chapter: about 62 minutes \
             (3 for this page and 59 for its segments).</p>\n\
-            <p class=\"course-total\" data-minutes=\"1126\">The whole course...</p>\n";
+            <p class=\"course-total\" data-minutes=\"1126\">The whole course...</p>\n\
+            <details><summary>Speaker notes</summary>\n\n- a note\n\n</details>\n";
         let vi = localize(page, Some("vi"));
-        assert!(vi.contains(">Khoảng 3 phút: đọc 3, lab 0, bài tập 0.</p>"), "{vi}");
         assert!(
-            vi.contains(">Cả chương: khoảng 62 phút (3 cho trang này và 59 cho các phần của chương).</p>"),
+            vi.contains(">Khoảng 3 phút: đọc 3, lab 0, bài tập 0.</p>"),
             "{vi}"
         );
-        assert!(vi.contains("khoảng 1126 phút, tức 18 giờ 46 phút (trang này 3"), "{vi}");
+        assert!(
+            vi.contains(
+                ">Cả chương: khoảng 62 phút (3 cho trang này và 59 cho các phần của chương).</p>"
+            ),
+            "{vi}"
+        );
+        assert!(
+            vi.contains("khoảng 1126 phút, tức 18 giờ 46 phút (trang này 3"),
+            "{vi}"
+        );
         assert!(vi.contains("<p class=\"vi-subtitle\">Room</p>"), "{vi}");
-        assert!(vi.contains("data-minutes=\"62\""), "the attributes stay: {vi}");
+        assert!(
+            vi.contains("<details><summary>Ghi chú cho giảng viên</summary>"),
+            "{vi}"
+        );
+        assert!(
+            vi.contains("data-minutes=\"62\""),
+            "the attributes stay: {vi}"
+        );
         assert!(!vi.contains(" minutes"), "{vi}");
         assert_eq!(localize(page, Some("en")), page);
         assert_eq!(localize(page, None), page);
