@@ -609,3 +609,21 @@ async fn lang_parameter_chooses_the_lab_page_language() {
     browser.close().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// A translated heading keeps its English anchor with `{#...}`, which mdBook turns into the
+/// heading's id; a page's title must not carry one, or the sidebar would show it: no page of
+/// the Vietnamese edition shows the attribute's text.
+#[test]
+fn no_heading_attribute_shows_in_the_vietnamese_edition() {
+    let vietnamese = i18n::edition_dir(built_site(), VIETNAMESE);
+    for page in pages(&vietnamese) {
+        let html = std::fs::read_to_string(vietnamese.join(&page)).unwrap();
+        let shown = Regex::new(r"\{#[a-z0-9_-]+\}").unwrap();
+        assert!(
+            !shown.is_match(&html),
+            "{}: {:?}",
+            page.display(),
+            shown.find(&html).map(|m| m.as_str())
+        );
+    }
+}
