@@ -1,5 +1,7 @@
-//! The comparison harness: what do WebSocket, REST and gRPC cost on the same machine and the
-//! same workload? Chapter 11 of the book presents its results; chapters 2 and 10 quote them.
+//! The benchmark harness, the one home of the course's measurements: what do WebSocket, REST
+//! and gRPC cost on the same machine and the same workload, and what do the labs cost beside
+//! Node's `ws` and Socket.IO? Chapter 11 of the book presents its results; chapters 2, 7, 9
+//! and 10 quote them.
 //!
 //! Run it with `cargo run --release -p bench -- run --preset quick` (about a minute) and read
 //! `--help` for the rest. The pieces, in the order a request meets them:
@@ -14,6 +16,11 @@
 //! - [`workloads`]: connection setup, idle memory, server push.
 //! - [`run`]: a whole run: repetitions, ratios to raw TCP; [`report`] and [`charts`] write
 //!   it out; [`machine`] describes the machine it ran on; [`child`] starts the server.
+//! - [`delivery`] and [`ack`]: the many-client workloads (`--workload rooms|fanout|ack`) on
+//!   the course's own labs, run as `bench serve-lab` children ([`labs`]), beside the fan-out
+//!   floor ([`floor`]) and Socket.IO; [`peers`] starts Node's `ws` and Socket.IO from
+//!   `benches/peers/`, and [`socketio`] is the Engine.IO client that drives Socket.IO with the
+//!   same client code as ours.
 //! - [`soak`]: the bookkeeping of `soak` (`src/bin/soak.rs`), which runs the rooms and
 //!   broadcast labs under a thousand clients for minutes: exactly-once delivery, memory over
 //!   time, open descriptors, latency per minute.
