@@ -73,19 +73,7 @@ impl ChildServer {
             .spawn()
             .with_context(|| format!("cannot start the server: {} serve", exe.display()))?;
         let pid = child.id().context("the server exited at once")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut line = String::new();
-        let read = tokio::time::timeout(READY_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .with_context(|| {
-                format!("the server did not say it was ready within {READY_TIMEOUT:?}")
-            })?
-            .context("reading the server's address line")?;
-        if read == 0 {
-            bail!("the server exited before printing its addresses (see its messages above)");
-        }
-        let addrs: ServerAddrs = serde_json::from_str(line.trim())
-            .with_context(|| format!("the server printed {line:?}, not its addresses"))?;
+        let addrs: ServerAddrs = ready_line(&mut child, "the server").await?;
         Ok(Self { addrs, pid, child })
     }
 
@@ -97,6 +85,26 @@ impl ChildServer {
             .context("the server did not exit")??;
         Ok(())
     }
+}
+
+/// Waits, at most [`READY_TIMEOUT`], for the one JSON line a child prints on stdout once it
+/// listens (`bench serve`, `bench serve-lab`), and reads it as a `T`. `who` names the child
+/// in the errors.
+pub async fn ready_line<T: serde::de::DeserializeOwned>(
+    child: &mut Child,
+    who: &str,
+) -> anyhow::Result<T> {
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let mut line = String::new();
+    let read = tokio::time::timeout(READY_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
+        .await
+        .with_context(|| format!("{who} did not say it was ready within {READY_TIMEOUT:?}"))?
+        .with_context(|| format!("reading the address line of {who}"))?;
+    if read == 0 {
+        bail!("{who} exited before printing its address (see its messages above)");
+    }
+    serde_json::from_str(line.trim())
+        .with_context(|| format!("{who} printed {line:?}, not its address"))
 }
 
 /// A lab's server binary (`lab-rooms`, `lab-broadcast`...) running in a child process on

@@ -233,15 +233,7 @@ impl LabChild {
             .spawn()
             .with_context(|| format!("cannot start {} serve-lab {server}", exe.display()))?;
         let pid = child.id().context("the lab server exited at once")?;
-        let stdout = child.stdout.take().context("no stdout pipe")?;
-        let mut line = String::new();
-        let read = tokio::time::timeout(READY_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .with_context(|| format!("{server} did not say it was ready within {READY_TIMEOUT:?}"))?
-            .context("reading the lab server's address line")?;
-        anyhow::ensure!(read > 0, "{server} exited before printing its address");
-        let ready: Ready = serde_json::from_str(line.trim())
-            .with_context(|| format!("{server} printed {line:?}, not its address"))?;
+        let ready: Ready = crate::child::ready_line(&mut child, server.name()).await?;
         Ok(Self {
             addr: ready.addr,
             pid,

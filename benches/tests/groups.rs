@@ -199,3 +199,62 @@ fn group_workloads_refuse_bad_values() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `--transports ...,node-ws` runs Node's `ws` beside our server in the same run: its echo
+/// rows are answered without error, their server CPU is read from the node process (not
+/// ours), and they get ratios to raw TCP like every transport; without Node the rows are
+/// skipped with the reason.
+#[test]
+fn node_ws_is_an_echo_transport_of_the_run() {
+    let peers = peers_installed();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "run",
+            "--workload",
+            "echo",
+            "--transports",
+            "tcp,ws,node-ws",
+            "--sizes",
+            "16,4k",
+            "--reps",
+            "1",
+            "--warmup",
+            "20ms",
+            "--duration",
+            "100ms",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let node: Vec<&Value> = report["results"]["echo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["spec"]["transport"] == "NodeWs")
+        .collect();
+    if !peers {
+        assert!(node.is_empty());
+        assert!(stdout.contains("skipped: Node ws rows"), "{stdout}");
+        return;
+    }
+    assert_eq!(node.len(), 2, "one cell per size");
+    for cell in node {
+        assert_eq!(cell["median"]["errors"], 0, "{cell}");
+        assert!(cell["median"]["ok"].as_u64().unwrap() > 0, "{cell}");
+        assert!(cell["median"]["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0);
+        assert!(cell["vs_tcp"]["p50"].as_f64().unwrap() > 0.0, "{cell}");
+    }
+    assert!(stdout.contains("WebSocket, Node ws"), "{stdout}");
+}
